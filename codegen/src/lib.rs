@@ -1,0 +1,1 @@
+//! Cranelift lowering of optimized graphs to native logp+gradient functions (filled by the codegen issue).

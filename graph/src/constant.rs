@@ -1,0 +1,144 @@
+//! Constant tensors: typed, shaped, immutable, hashed and compared by bits.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use crate::{DType, Shape, TensorType};
+
+/// The elements of a constant, row-major.
+#[derive(Clone, Debug)]
+pub enum ConstData {
+    /// f64 elements.
+    F64(Arc<[f64]>),
+    /// i64 elements.
+    I64(Arc<[i64]>),
+    /// bool elements.
+    Bool(Arc<[bool]>),
+}
+
+impl ConstData {
+    /// The dtype of the elements.
+    pub fn dtype(&self) -> DType {
+        match self {
+            ConstData::F64(_) => DType::F64,
+            ConstData::I64(_) => DType::I64,
+            ConstData::Bool(_) => DType::Bool,
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match self {
+            ConstData::F64(v) => v.len(),
+            ConstData::I64(v) => v.len(),
+            ConstData::Bool(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `i` as f64 (bool as 0/1), for folding and printing.
+    pub fn get_f64(&self, i: usize) -> f64 {
+        match self {
+            ConstData::F64(v) => v[i],
+            ConstData::I64(v) => v[i] as f64,
+            ConstData::Bool(v) => f64::from(u8::from(v[i])),
+        }
+    }
+}
+
+impl PartialEq for ConstData {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            // Bitwise, so that hash-consing never merges 0.0 with −0.0 and NaN equals itself.
+            (ConstData::F64(a), ConstData::F64(b)) => {
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.to_bits() == y.to_bits())
+            }
+            (ConstData::I64(a), ConstData::I64(b)) => a == b,
+            (ConstData::Bool(a), ConstData::Bool(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ConstData {}
+
+impl Hash for ConstData {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.dtype().hash(state);
+        match self {
+            ConstData::F64(v) => v.iter().for_each(|x| x.to_bits().hash(state)),
+            ConstData::I64(v) => v.hash(state),
+            ConstData::Bool(v) => v.hash(state),
+        }
+    }
+}
+
+/// A constant tensor: its shape and row-major data (whose length is the shape's size).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Constant {
+    shape: Shape,
+    data: ConstData,
+}
+
+impl Constant {
+    /// A constant of the given shape, or `None` when the data length does not match it.
+    pub fn new(shape: Shape, data: ConstData) -> Option<Constant> {
+        (shape.size() == data.len()).then_some(Constant { shape, data })
+    }
+
+    /// A scalar f64.
+    pub fn f64(x: f64) -> Constant {
+        Constant { shape: Shape::scalar(), data: ConstData::F64(Arc::from([x])) }
+    }
+
+    /// A scalar i64.
+    pub fn i64(x: i64) -> Constant {
+        Constant { shape: Shape::scalar(), data: ConstData::I64(Arc::from([x])) }
+    }
+
+    /// A scalar bool.
+    pub fn bool(x: bool) -> Constant {
+        Constant { shape: Shape::scalar(), data: ConstData::Bool(Arc::from([x])) }
+    }
+
+    /// An f64 tensor filled with `value`.
+    pub fn filled_f64(shape: Shape, value: f64) -> Constant {
+        let n = shape.size();
+        Constant { shape, data: ConstData::F64(vec![value; n].into()) }
+    }
+
+    /// The constant's type.
+    pub fn ty(&self) -> TensorType {
+        TensorType { dtype: self.data.dtype(), shape: self.shape.clone() }
+    }
+
+    /// The constant's shape.
+    pub fn shape(&self) -> &Shape {
+        &self.shape
+    }
+
+    /// The elements.
+    pub fn data(&self) -> &ConstData {
+        &self.data
+    }
+
+    /// The value if every element equals it (as f64; bool as 0/1); `None` if they differ or
+    /// the constant is empty.
+    pub fn uniform_value(&self) -> Option<f64> {
+        if self.data.is_empty() {
+            return None;
+        }
+        let first = self.data.get_f64(0);
+        let same = (1..self.data.len()).all(|i| self.data.get_f64(i).to_bits() == first.to_bits());
+        same.then_some(first)
+    }
+
+    /// The scalar value of a rank-0 constant, as f64.
+    pub fn scalar_value(&self) -> Option<f64> {
+        self.shape.is_scalar().then(|| self.data.get_f64(0))
+    }
+}

@@ -1,0 +1,1 @@
+//! The probabilistic layer: distributions, transforms and the model language (filled by the model issue).

@@ -1,0 +1,1 @@
+//! Rewrite engine and the optimization/stabilization pipeline (filled by the rewrite issue).
