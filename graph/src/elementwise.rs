@@ -114,6 +114,8 @@ op_table! {
         Lgamma = "lgamma",
         /// ψ(x) = d/dx ln Γ(x)
         Digamma = "digamma",
+        /// ψ′(x), the derivative of digamma
+        Trigamma = "trigamma",
         /// error function
         Erf = "erf",
         /// 1 − erf(x), accurate for large x
@@ -174,7 +176,7 @@ impl UnaryOp {
         match self {
             Neg | Abs | Sign | Square => DTypeRule::Numeric,
             Exp | Expm1 | Log | Log1p | Sqrt | Reciprocal | Sin | Cos | Tan | Tanh | Sigmoid
-            | Softplus | LogSigmoid | Log1mexp | Logit | Lgamma | Digamma | Erf | Erfc | Floor
+            | Softplus | LogSigmoid | Log1mexp | Logit | Lgamma | Digamma | Trigamma | Erf | Erfc | Floor
             | Ceil => DTypeRule::Float,
             IsFinite => DTypeRule::FloatPredicate,
             Not => DTypeRule::Logical,
@@ -207,6 +209,7 @@ impl UnaryOp {
             Logit => special::logit(x),
             Lgamma => libm::lgamma(x),
             Digamma => special::digamma(x),
+            Trigamma => special::trigamma(x),
             Erf => libm::erf(x),
             Erfc => libm::erfc(x),
             Floor => x.floor(),
@@ -314,5 +317,236 @@ impl BinaryOp {
             Ne => Some(a != b),
             _ => None,
         }
+    }
+}
+
+// ── Gradient rules (reverse mode), next to the op tables ────────────────────────────────
+// Each rule returns the cotangent contribution in the result's (broadcast) shape; the
+// gradient driver sums broadcast axes away. Rules only build ops that have rules themselves,
+// so gradients of gradients work.
+
+use crate::NodeId;
+use crate::grad::{Emit, GradError};
+
+/// 2/√π, the scale of erf's derivative.
+const TWO_OVER_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
+
+impl UnaryOp {
+    /// Whether no gradient flows through the op: its derivative is zero wherever it exists
+    /// (floor, ceil, sign are piecewise constant) or its result is bool (isfinite, not).
+    pub fn derivative_is_zero(self) -> bool {
+        use UnaryOp::*;
+        matches!(self, Sign | Floor | Ceil | IsFinite | Not)
+    }
+
+    /// The contribution `g · f′(x)` to the operand's cotangent, where `y = f(x)` is the node
+    /// itself (reused where the derivative is a function of the result). `None` for the ops
+    /// of [`UnaryOp::derivative_is_zero`]; an error for digamma, whose derivative (trigamma)
+    /// is not an op of the IR.
+    pub(crate) fn vjp(self, e: &mut Emit<'_>, x: NodeId, y: NodeId, g: NodeId) -> Result<Option<NodeId>, GradError> {
+        use UnaryOp::*;
+        let contribution = match self {
+            Sign | Floor | Ceil | IsFinite | Not => return Ok(None),
+            Neg => e.neg(g)?,
+            // |x|′ = sign x (0 at the kink, a valid subgradient)
+            Abs => {
+                let s = e.unary(Sign, x)?;
+                e.mul(g, s)?
+            }
+            Exp => e.mul(g, y)?,
+            Expm1 => {
+                let ex = e.unary(Exp, x)?;
+                e.mul(g, ex)?
+            }
+            Log => e.div(g, x)?,
+            Log1p => {
+                let d = e.add_scalar(x, 1.0)?;
+                e.div(g, d)?
+            }
+            // √x′ = 1/(2√x)
+            Sqrt => {
+                let h = e.scale(g, 0.5)?;
+                e.div(h, y)?
+            }
+            Square => {
+                let h = e.scale(g, 2.0)?;
+                e.mul(h, x)?
+            }
+            // (1/x)′ = −1/x² = −y²
+            Reciprocal => {
+                let y2 = e.unary(Square, y)?;
+                let d = e.mul(g, y2)?;
+                e.neg(d)?
+            }
+            Sin => {
+                let c = e.unary(Cos, x)?;
+                e.mul(g, c)?
+            }
+            Cos => {
+                let s = e.unary(Sin, x)?;
+                let d = e.mul(g, s)?;
+                e.neg(d)?
+            }
+            // tan′ = 1 + tan²
+            Tan => {
+                let y2 = e.unary(Square, y)?;
+                let d = e.add_scalar(y2, 1.0)?;
+                e.mul(g, d)?
+            }
+            // tanh′ = 1 − tanh²
+            Tanh => {
+                let y2 = e.unary(Square, y)?;
+                let d = e.rsub(1.0, y2)?;
+                e.mul(g, d)?
+            }
+            // σ′ = σ(x)·σ(−x), accurate where 1 − σ(x) would cancel
+            Sigmoid => {
+                let s = complement_sigmoid(e, x)?;
+                let d = e.mul(y, s)?;
+                e.mul(g, d)?
+            }
+            Softplus => {
+                let s = e.unary(Sigmoid, x)?;
+                e.mul(g, s)?
+            }
+            // (ln σ(x))′ = σ(−x)
+            LogSigmoid => {
+                let s = complement_sigmoid(e, x)?;
+                e.mul(g, s)?
+            }
+            // ln(1 − eˣ)′ = −eˣ/(1 − eˣ) = −1/expm1(−x)
+            Log1mexp => {
+                let nx = e.neg(x)?;
+                let d = e.unary(Expm1, nx)?;
+                let q = e.div(g, d)?;
+                e.neg(q)?
+            }
+            // logit′ = 1/(x(1 − x))
+            Logit => {
+                let one_minus = e.rsub(1.0, x)?;
+                let d = e.mul(x, one_minus)?;
+                e.div(g, d)?
+            }
+            Lgamma => {
+                let d = e.unary(Digamma, x)?;
+                e.mul(g, d)?
+            }
+            Digamma => {
+                let d = e.unary(Trigamma, x)?;
+                e.mul(g, d)?
+            }
+            Trigamma => {
+                return Err(GradError::NoRule {
+                    op: self.name().to_string(),
+                    reason: "its derivative, tetragamma, is not an op of the IR".to_string(),
+                });
+            }
+            // erf′ = 2/√π · e^(−x²); erfc′ = −erf′
+            Erf | Erfc => {
+                let h = e.scale(g, TWO_OVER_SQRT_PI)?;
+                let x2 = e.unary(Square, x)?;
+                let nx2 = e.neg(x2)?;
+                let ex = e.unary(Exp, nx2)?;
+                let d = e.mul(h, ex)?;
+                if self == Erf { d } else { e.neg(d)? }
+            }
+        };
+        Ok(Some(contribution))
+    }
+}
+
+/// σ(−x) = 1 − σ(x), computed without cancellation.
+fn complement_sigmoid(e: &mut Emit<'_>, x: NodeId) -> Result<NodeId, GradError> {
+    let nx = e.neg(x)?;
+    e.unary(UnaryOp::Sigmoid, nx)
+}
+
+impl BinaryOp {
+    /// The contributions to the two operands' cotangents of `y = a ∘ b` with cotangent `g`,
+    /// built only where `want` asks. Comparisons and logical ops have bool results and never
+    /// carry a gradient (`None`).
+    ///
+    /// - `maximum`/`minimum`: the cotangent goes to the selected operand; ties send it to the
+    ///   first operand `a`.
+    /// - `pow`: ∂/∂a = b·a^(b−1); ∂/∂b = y·ln a, taken as 0 where a = 0 (the limit for b > 0)
+    ///   and NaN for a < 0, where aᵇ is not differentiable in b.
+    /// - `logaddexp`: ∂/∂a = σ(a − b), ∂/∂b = σ(b − a) (the softmax weights, stable).
+    pub(crate) fn vjp(
+        self,
+        e: &mut Emit<'_>,
+        a: NodeId,
+        b: NodeId,
+        y: NodeId,
+        g: NodeId,
+        want: [bool; 2],
+    ) -> Result<[Option<NodeId>; 2], GradError> {
+        use BinaryOp::*;
+        let [wa, wb] = want;
+        Ok(match self {
+            Add => [wa.then_some(g), wb.then_some(g)],
+            Sub => [wa.then_some(g), if wb { Some(e.neg(g)?) } else { None }],
+            Mul => [
+                if wa { Some(e.mul(g, b)?) } else { None },
+                if wb { Some(e.mul(g, a)?) } else { None },
+            ],
+            // ∂/∂a = g/b; ∂/∂b = −g·a/b² = −(g/b)·y
+            Div => {
+                let ga = e.div(g, b)?;
+                let gb = if wb {
+                    let q = e.mul(ga, y)?;
+                    Some(e.neg(q)?)
+                } else {
+                    None
+                };
+                [wa.then_some(ga), gb]
+            }
+            Pow => {
+                let ga = if wa {
+                    let one = e.scalar(1.0);
+                    let bm1 = e.binary(Sub, b, one)?;
+                    let p = e.binary(Pow, a, bm1)?;
+                    let gbexp = e.mul(g, b)?;
+                    Some(e.mul(gbexp, p)?)
+                } else {
+                    None
+                };
+                let gb = if wb {
+                    let zero = e.scalar(0.0);
+                    let at_zero = e.binary(Eq, a, zero)?;
+                    let ln = e.unary(UnaryOp::Log, a)?;
+                    let safe_ln = e.select(at_zero, zero, ln)?;
+                    let gy = e.mul(g, y)?;
+                    Some(e.mul(gy, safe_ln)?)
+                } else {
+                    None
+                };
+                [ga, gb]
+            }
+            Maximum | Minimum => {
+                let pick_a = e.binary(if self == Maximum { Ge } else { Le }, a, b)?;
+                let zero = e.scalar(0.0);
+                [
+                    if wa { Some(e.select(pick_a, g, zero)?) } else { None },
+                    if wb { Some(e.select(pick_a, zero, g)?) } else { None },
+                ]
+            }
+            LogAddExp => {
+                let d = e.sub(a, b)?;
+                let ga = if wa {
+                    let s = e.unary(UnaryOp::Sigmoid, d)?;
+                    Some(e.mul(g, s)?)
+                } else {
+                    None
+                };
+                let gb = if wb {
+                    let s = complement_sigmoid(e, d)?;
+                    Some(e.mul(g, s)?)
+                } else {
+                    None
+                };
+                [ga, gb]
+            }
+            Lt | Le | Gt | Ge | Eq | Ne | And | Or => [None, None],
+        })
     }
 }

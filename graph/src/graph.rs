@@ -88,6 +88,7 @@ impl Graph {
             }
             return Ok(id);
         }
+        check_size(&Op::Input { name: Arc::from(name), ty: ty.clone() }, &ty)?;
         let id = self.intern(Op::Input { name: Arc::from(name), ty: ty.clone() }, Operands::new(), ty);
         self.inputs.push(id);
         Ok(id)
@@ -114,6 +115,7 @@ impl Graph {
             let arg_types: SmallVec<[&TensorType; 3]> = operands.iter().map(|o| &self.nodes[o.index()].ty).collect();
             infer(&op, &arg_types)?
         };
+        check_size(&op, &ty)?;
         Ok(self.intern(op, operands.into(), ty))
     }
 
@@ -257,6 +259,17 @@ impl Graph {
     /// Renames the function.
     pub fn set_name(&mut self, name: impl Into<String>) {
         self.name = name.into();
+    }
+}
+
+/// Largest element count of one tensor (2⁴⁰ elements, 8 TiB of f64): anything larger is a
+/// shape bug, and rejecting it keeps every later size computation free of overflow.
+pub const MAX_ELEMENTS: usize = 1 << 40;
+
+fn check_size(op: &Op, ty: &TensorType) -> Result<(), GraphError> {
+    match ty.shape.checked_size() {
+        Some(n) if n <= MAX_ELEMENTS => Ok(()),
+        _ => Err(GraphError::op(op.name(), format!("result type {ty} has more than 2^40 elements"))),
     }
 }
 

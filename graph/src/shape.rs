@@ -30,9 +30,15 @@ impl Shape {
         &self.0
     }
 
-    /// Number of elements (1 for a scalar).
+    /// Number of elements (1 for a scalar). Saturates at `usize::MAX`; graphs never hold
+    /// such shapes because [`Shape::checked_size`] is enforced when nodes are added.
     pub fn size(&self) -> usize {
-        self.0.iter().product()
+        self.checked_size().unwrap_or(usize::MAX)
+    }
+
+    /// Number of elements, or `None` when it overflows `usize`.
+    pub fn checked_size(&self) -> Option<usize> {
+        self.0.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
     /// Whether this is the shape of a scalar.

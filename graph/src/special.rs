@@ -121,6 +121,12 @@ pub fn digamma(x: f64) -> f64 {
     acc + x.ln() - 0.5 * inv - series
 }
 
+/// The f64 → i64 conversion of `cast`: truncates toward zero; NaN and ±inf give 0 (they have
+/// no integer value), finite values beyond the i64 range saturate to `i64::MIN` / `i64::MAX`.
+pub fn f64_to_i64(x: f64) -> i64 {
+    if x.is_finite() { x as i64 } else { 0 }
+}
+
 /// Trigamma ψ′(x) (needed by digamma's derivative): recurrence then asymptotic series.
 pub fn trigamma(x: f64) -> f64 {
     if x.is_nan() || x == f64::NEG_INFINITY {
@@ -135,19 +141,27 @@ pub fn trigamma(x: f64) -> f64 {
         let s = (pi * x).sin();
         return -trigamma(1.0 - x) + pi * pi / (s * s);
     }
-    let mut acc = 0.0;
-    let mut x = x;
-    while x < 10.0 {
-        acc += 1.0 / (x * x);
-        x += 1.0;
-    }
-    let inv = 1.0 / x;
+    // Shift up to z ≥ 10, evaluate the series there, then add the recurrence terms
+    // 1/(x+k)² from the smallest to the largest so the rounding errors stay at the ulp level.
+    let shift = if x < 10.0 { (10.0 - x).ceil() as usize } else { 0 };
+    let z = x + shift as f64;
+    let inv = 1.0 / z;
     let inv2 = inv * inv;
-    // ψ′(x) ~ 1/x + 1/(2x²) + Σ B₂ₖ / x²ᵏ⁺¹
+    // ψ′(z) ~ 1/z + 1/(2z²) + Σ B₂ₖ / z²ᵏ⁺¹
     let series = inv
         * inv2
-        * (1.0 / 6.0 - inv2 * (1.0 / 30.0 - inv2 * (1.0 / 42.0 - inv2 * (1.0 / 30.0 - inv2 * (5.0 / 66.0)))));
-    acc + inv + 0.5 * inv2 + series
+        * (1.0 / 6.0
+            - inv2
+                * (1.0 / 30.0
+                    - inv2
+                        * (1.0 / 42.0
+                            - inv2 * (1.0 / 30.0 - inv2 * (5.0 / 66.0 - inv2 * (691.0 / 2730.0 - inv2 * (7.0 / 6.0)))))));
+    let mut acc = series + 0.5 * inv2 + inv;
+    for k in (0..shift).rev() {
+        let t = x + k as f64;
+        acc += 1.0 / (t * t);
+    }
+    acc
 }
 
 #[cfg(test)]

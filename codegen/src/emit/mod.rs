@@ -1,0 +1,225 @@
+//! The emitter: a [`Program`] to one Cranelift function
+//! `fn(inputs: *const *const u8, outputs: *const *mut u8, workspace: *mut u8) -> i32`
+//! that returns 0, or the 1-based code of the run-time check that failed.
+
+mod nest;
+mod scalar;
+pub(crate) mod vecmath;
+
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::{
+    AbiParam, Block, FuncRef, Function, InstBuilder, MemFlagsData, Type, Value, types,
+};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::JITModule;
+use cranelift_module::{Linkage, Module};
+use tessera_graph::{ConstData, DType};
+
+use crate::CodegenError;
+use crate::kernel::{Base, Call, Program, Step, Strided, elem_size};
+use crate::runtime::{self, Ty};
+
+/// Code-generation choices (derived from the compile options and the host CPU).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EmitOptions {
+    /// Emit f64x2 loops for f64 elementwise and reduction work.
+    pub vectorize: bool,
+    /// Inline vector exp/log/log1p (and the functions built on them) in vector loops.
+    pub inline_math: bool,
+    /// The CPU has FMA: polynomial steps use fused multiply-add.
+    pub fma: bool,
+}
+
+/// The Cranelift type of one element of `dtype` in registers (bool is an i8 holding 0 or 1).
+pub(crate) fn clif_type(dtype: DType) -> Type {
+    match dtype {
+        DType::F64 => types::F64,
+        DType::I64 => types::I64,
+        DType::Bool => types::I8,
+    }
+}
+
+/// Memory flags of loads and stores of one element (never trapping: buffers are sized by the
+/// planner and checked by the safe wrapper; inputs and constants are never written).
+pub(crate) fn flags_of(base: Base) -> MemFlagsData {
+    match base {
+        Base::Input(_) | Base::Const(_) => MemFlagsData::trusted().with_readonly(),
+        Base::Output(_) | Base::Workspace(_) => MemFlagsData::trusted(),
+    }
+}
+
+/// Builds the body of one function.
+pub(crate) struct Emitter<'a> {
+    pub(crate) b: FunctionBuilder<'a>,
+    module: &'a mut JITModule,
+    funcs: HashMap<&'static str, FuncRef>,
+    args: [Value; 3],
+    err: Block,
+    err_used: bool,
+    consts: &'a [ConstData],
+    pub(crate) opts: EmitOptions,
+    ptr: Type,
+}
+
+/// Emits `program` into `func` (whose signature this sets).
+pub(crate) fn emit_function(
+    program: &Program,
+    module: &mut JITModule,
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+    opts: EmitOptions,
+) -> Result<(), CodegenError> {
+    let ptr = module.target_config().pointer_type();
+    let frontend = module.target_config();
+    func.signature = module.make_signature();
+    for _ in 0..3 {
+        func.signature.params.push(AbiParam::new(ptr));
+    }
+    func.signature.returns.push(AbiParam::new(types::I32));
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let params = b.block_params(entry);
+    let args = [params[0], params[1], params[2]];
+    let err = b.create_block();
+    b.append_block_param(err, types::I32);
+    b.set_cold_block(err);
+    let mut em =
+        Emitter { b, module, funcs: HashMap::new(), args, err, err_used: false, consts: &program.consts, opts, ptr };
+    for step in &program.steps {
+        match step {
+            Step::Kernel(k) => em.kernel(k)?,
+            Step::Call(c) => em.call_step(c)?,
+        }
+    }
+    let ok = em.b.ins().iconst(types::I32, 0);
+    em.b.ins().return_(&[ok]);
+    if em.err_used {
+        em.b.switch_to_block(em.err);
+        em.b.seal_block(em.err);
+        let code = em.b.block_params(em.err)[0];
+        em.b.ins().return_(&[code]);
+    }
+    em.b.finalize(frontend);
+    Ok(())
+}
+
+impl Emitter<'_> {
+    /// The address of buffer `base`.
+    fn base_ptr(&mut self, base: Base) -> Value {
+        let table_flags = MemFlagsData::trusted().with_readonly();
+        match base {
+            Base::Input(k) => self.b.ins().load(self.ptr, table_flags, self.args[0], (8 * k) as i32),
+            Base::Output(k) => self.b.ins().load(self.ptr, table_flags, self.args[1], (8 * k) as i32),
+            Base::Workspace(off) => self.b.ins().iadd_imm_s(self.args[2], off as i64),
+            Base::Const(k) => {
+                let addr = match &self.consts[k] {
+                    ConstData::F64(v) => v.as_ptr() as i64,
+                    ConstData::I64(v) => v.as_ptr() as i64,
+                    ConstData::Bool(v) => v.as_ptr() as i64,
+                };
+                self.b.ins().iconst(self.ptr, addr)
+            }
+        }
+    }
+
+    /// The address of element `(0, …, 0)` of a strided view.
+    fn start_ptr(&mut self, s: &Strided) -> Value {
+        let base = self.base_ptr(s.base);
+        let bytes = s.offset * elem_size(s.dtype) as i64;
+        if bytes == 0 { base } else { self.b.ins().iadd_imm_s(base, bytes) }
+    }
+
+    /// `ptr + i · bytes` (no instruction when `bytes` is 0).
+    fn advance(&mut self, ptr: Value, i: Value, bytes: i64) -> Value {
+        if bytes == 0 {
+            return ptr;
+        }
+        let off = if bytes > 0 && (bytes as u64).is_power_of_two() {
+            self.b.ins().ishl_imm_u(i, bytes.trailing_zeros() as i64)
+        } else {
+            self.b.ins().imul_imm_s(i, bytes)
+        };
+        self.b.ins().iadd(ptr, off)
+    }
+
+    /// A reference to registered function `name`, declared in this function on first use.
+    fn func(&mut self, name: &'static str) -> Result<FuncRef, CodegenError> {
+        if let Some(&f) = self.funcs.get(name) {
+            return Ok(f);
+        }
+        let (params, returns) = runtime::signature_of(name)
+            .ok_or_else(|| CodegenError::Cranelift(format!("no registered function {name}")))?;
+        let mut sig = self.module.make_signature();
+        let ty = |t: &Ty| match t {
+            Ty::F64 => types::F64,
+            Ty::I64 => types::I64,
+            Ty::Ptr => self.ptr,
+        };
+        sig.params.extend(params.iter().map(|t| AbiParam::new(ty(t))));
+        sig.returns.extend(returns.iter().map(|t| AbiParam::new(ty(t))));
+        let id = self
+            .module
+            .declare_function(name, Linkage::Import, &sig)
+            .map_err(|e| CodegenError::Cranelift(e.to_string()))?;
+        let f = self.module.declare_func_in_func(id, self.b.func);
+        self.funcs.insert(name, f);
+        Ok(f)
+    }
+
+    /// Calls registered function `name` and returns its results.
+    fn call(&mut self, name: &'static str, args: &[Value]) -> Result<Vec<Value>, CodegenError> {
+        let f = self.func(name)?;
+        let inst = self.b.ins().call(f, args);
+        Ok(self.b.inst_results(inst).to_vec())
+    }
+
+    /// Branches to the error exit with `code` unless `ok` is true; continues in a new block.
+    fn check(&mut self, ok: Value, code: u32) {
+        self.err_used = true;
+        let cont = self.b.create_block();
+        let code = self.b.ins().iconst(types::I32, i64::from(code));
+        let err = self.err;
+        self.b.ins().brif(ok, cont, &[], err, &[code.into()]);
+        self.b.switch_to_block(cont);
+        self.b.seal_block(cont);
+    }
+
+    fn int(&mut self, x: i64) -> Value {
+        self.b.ins().iconst(types::I64, x)
+    }
+
+    fn call_step(&mut self, call: &Call) -> Result<(), CodegenError> {
+        match call {
+            Call::Cholesky { n, a, out } => {
+                let (pa, po) = (self.start_ptr(a), self.start_ptr(out));
+                let (rs, cs, n) = (self.int(a.strides[0]), self.int(a.strides[1]), self.int(*n as i64));
+                self.call("tessera_cholesky", &[pa, rs, cs, n, po])?;
+            }
+            Call::TriangularSolve { lower, n, m, a, b, out } => {
+                let mut args = vec![self.int(i64::from(*lower)), self.int(*n as i64), self.int(*m as i64)];
+                for s in [a, b, out] {
+                    let p = self.start_ptr(s);
+                    args.push(p);
+                    args.push(self.int(s.strides[0]));
+                    args.push(self.int(s.strides[1]));
+                }
+                self.call("tessera_trisolve", &args)?;
+            }
+            Call::Dgemm { m, k, n, a, b, out } => {
+                let mut args = vec![self.int(*m as i64), self.int(*k as i64), self.int(*n as i64)];
+                for s in [a, b, out] {
+                    let p = self.start_ptr(s);
+                    args.push(p);
+                    args.push(self.int(s.strides[0]));
+                    args.push(self.int(s.strides[1]));
+                }
+                self.call("tessera_dgemm", &args)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,129 @@
+//! Command definitions and dispatch of the `tessera` tool.
+
+mod inputs;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use tessera_graph::{Graph, eval, parse, print, summary, to_dot, verify, with_gradients};
+
+/// tessera: a tensor graph compiler backend for probabilistic programming.
+#[derive(Parser, Debug)]
+#[command(name = "tessera", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Parse, verify and print a graph in the canonical text form.
+    Print {
+        /// A graph in the text form (`.ir`).
+        file: PathBuf,
+        /// Also print a summary (node counts by op, sizes of intermediates).
+        #[arg(long)]
+        summary: bool,
+    },
+    /// Print a graph as Graphviz DOT (`tessera dot g.ir | dot -Tpng > g.png`).
+    Dot {
+        /// A graph in the text form (`.ir`).
+        file: PathBuf,
+    },
+    /// Evaluate a graph with the reference interpreter; prints the outputs as JSON.
+    Eval {
+        /// A graph in the text form (`.ir`).
+        file: PathBuf,
+        /// JSON object mapping each input name to a number or nested list.
+        #[arg(long)]
+        inputs: PathBuf,
+    },
+    /// Print the graph with the gradient of its first output added as further outputs.
+    Grad {
+        /// A graph in the text form (`.ir`).
+        file: PathBuf,
+        /// Comma-separated input names to differentiate with respect to.
+        #[arg(long, value_delimiter = ',', required = true)]
+        wrt: Vec<String>,
+        /// Also print node counts before and after adding the gradient.
+        #[arg(long)]
+        stats: bool,
+    },
+}
+
+/// A failure of a command: bad input (exit code 2) or an internal failure (exit code 1).
+#[derive(Debug)]
+pub enum CliError {
+    /// The user's files or arguments are wrong.
+    Input(String),
+    /// Something failed that is not the user's input.
+    Internal(String),
+}
+
+impl CliError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Input(_) => 2,
+            CliError::Internal(_) => 1,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Input(msg) => write!(f, "error: {msg}"),
+            CliError::Internal(msg) => write!(f, "internal error: {msg}"),
+        }
+    }
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Print { file, summary: with_summary } => {
+            let graph = load_graph(&file)?;
+            print!("{}", print(&graph));
+            if with_summary {
+                println!("\n{}", summary(&graph));
+            }
+        }
+        Command::Dot { file } => print!("{}", to_dot(&load_graph(&file)?)),
+        Command::Eval { file, inputs } => {
+            let graph = load_graph(&file)?;
+            let text = read_file(&inputs)?;
+            let values = inputs::parse_inputs(&graph, &text).map_err(|e| CliError::Input(format!("{}: {e}", inputs.display())))?;
+            let outputs = eval(&graph, &values).map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
+            println!("{}", inputs::outputs_to_json(&outputs));
+        }
+        Command::Grad { file, wrt, stats } => {
+            let graph = load_graph(&file)?;
+            let names: Vec<&str> = wrt.iter().map(String::as_str).collect();
+            let with_grad = with_gradients(&graph, &names).map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
+            print!("{}", print(&with_grad));
+            if stats {
+                println!(
+                    "\n// live nodes: {} forward, {} with gradient",
+                    graph.live_nodes().len(),
+                    with_grad.live_nodes().len()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads a file, naming it in the error.
+fn read_file(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))
+}
+
+/// Reads, parses and verifies a graph file.
+fn load_graph(path: &Path) -> Result<Graph, CliError> {
+    let text = read_file(path)?;
+    let graph = parse(&text).map_err(|e| CliError::Input(format!("{}:{e}", path.display())))?;
+    verify(&graph).map_err(|e| CliError::Internal(format!("{}: parsed graph fails verification: {e}", path.display())))?;
+    Ok(graph)
+}
