@@ -63,6 +63,9 @@ impl Default for CompileOptions {
 /// What compiling took and produced.
 #[derive(Clone, Debug, Default)]
 pub struct CompileStats {
+    /// Building the symbolic gradient (only by [`crate::LogDensityFn::from_logp_with_options`];
+    /// zero otherwise).
+    pub gradient: std::time::Duration,
     /// Planning: views, fusion, workspace layout (graph → kernels).
     pub plan: Duration,
     /// Building the Cranelift IR (kernels → CLIF).
@@ -92,6 +95,9 @@ pub struct CompileStats {
 impl fmt::Display for CompileStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let us = |d: Duration| d.as_secs_f64() * 1e6;
+        if !self.gradient.is_zero() {
+            writeln!(f, "gradient  {:>10.1} µs", us(self.gradient))?;
+        }
         writeln!(f, "plan      {:>10.1} µs  ({} kernels, {} calls)", us(self.plan), self.kernels, self.calls)?;
         writeln!(f, "lower     {:>10.1} µs  ({} CLIF instructions, {} blocks)", us(self.lower), self.clif_instructions, self.clif_blocks)?;
         writeln!(f, "cranelift {:>10.1} µs  ({} bytes of code)", us(self.compile), self.code_bytes)?;
@@ -192,6 +198,7 @@ pub fn compile_with_stats(graph: &Graph, opts: &CompileOptions) -> Result<(Compi
     let entry = module.get_finalized_function(id);
     let t4 = Instant::now();
     let stats = CompileStats {
+        gradient: Duration::ZERO,
         plan: t1 - t0,
         lower: t2 - t1,
         compile: t3 - t2,

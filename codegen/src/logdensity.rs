@@ -28,17 +28,64 @@ impl std::fmt::Debug for LogDensityFn {
     }
 }
 
-/// The error of a log-density evaluation: a real failure (wrong lengths, a failed run-time
-/// check), never a non-finite log density (that is returned as a value).
+/// The error of a log-density evaluation: a real failure, never a non-finite log density
+/// (that is returned as a value and the sampler treats it as a divergence).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error(transparent)]
 pub struct LogDensityError(#[from] pub CodegenError);
+
+impl tessera_sampler::LogpError for LogDensityError {
+    /// A failed run-time check (an index computed from the parameters falls outside its
+    /// axis) says the point is invalid, like a NaN: recoverable. Wrong argument lengths or a
+    /// foreign workspace are programming errors: not recoverable.
+    fn is_recoverable(&self) -> bool {
+        matches!(self.0, CodegenError::Runtime(_))
+    }
+}
+
+impl tessera_sampler::LogDensity for LogDensityFn {
+    type Error = LogDensityError;
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn logp_grad(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, LogDensityError> {
+        LogDensityFn::logp_grad(self, x, grad).map_err(LogDensityError)
+    }
+}
 
 fn shape_error(msg: String) -> CodegenError {
     CodegenError::InvalidGraph(format!("a log density needs `theta: f64[n] -> (f64[], f64[n])`: {msg}"))
 }
 
 impl LogDensityFn {
+    /// Compiles a log-density graph `theta: f64[n] → logp: f64[]` together with its symbolic
+    /// gradient (built by `tessera_graph::with_gradients`).
+    pub fn from_logp(logp: &Graph) -> Result<LogDensityFn, CodegenError> {
+        Self::from_logp_with_options(logp, &CompileOptions::default()).map(|(f, _)| f)
+    }
+
+    /// As [`LogDensityFn::from_logp`], with compile options; the statistics include the time
+    /// taken by the gradient construction (`gradient`, also counted in `total`).
+    pub fn from_logp_with_options(
+        logp: &Graph,
+        opts: &CompileOptions,
+    ) -> Result<(LogDensityFn, CompileStats), CodegenError> {
+        let [theta] = logp.inputs() else {
+            return Err(shape_error(format!("{} inputs", logp.inputs().len())));
+        };
+        let name = logp.input_name(*theta).unwrap_or_default().to_string();
+        let t0 = std::time::Instant::now();
+        let with_grad = tessera_graph::with_gradients(logp, &[name.as_str()])
+            .map_err(|e| CodegenError::InvalidGraph(format!("gradient: {e}")))?;
+        let gradient = t0.elapsed();
+        let (f, mut stats) = Self::with_options(&with_grad, opts)?;
+        stats.gradient = gradient;
+        stats.total += gradient;
+        Ok((f, stats))
+    }
+
     /// Compiles a graph with one input `f64[n]` and outputs `(logp: f64[], grad: f64[n])`.
     pub fn new(graph: &Graph) -> Result<LogDensityFn, CodegenError> {
         Self::with_options(graph, &CompileOptions::default()).map(|(f, _)| f)

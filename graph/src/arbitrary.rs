@@ -24,7 +24,9 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use smallvec::SmallVec;
 
 use crate::infer::infer;
-use crate::{BinaryOp, ConstData, Constant, DType, Graph, NodeId, Op, ReduceOp, Shape, SliceRange, TensorType, UnaryOp, Value};
+use crate::{
+    BinaryOp, ConstData, Constant, DType, Graph, NodeId, Op, ReduceOp, Shape, SliceRange, TensorType, UnaryOp, Value,
+};
 
 /// Which op families the generator may use. `Default` enables all of them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -191,7 +193,9 @@ fn arb_value(ty: TensorType, lo: f64, hi: f64) -> BoxedStrategy<Value> {
     match ty.dtype {
         DType::F64 => prop::collection::vec(lo..=hi, n).prop_map(move |v| Value::F64(array(&dims, v, 0.0))).boxed(),
         DType::I64 => prop::collection::vec(0i64..3, n).prop_map(move |v| Value::I64(array(&dims, v, 0))).boxed(),
-        DType::Bool => prop::collection::vec(any::<bool>(), n).prop_map(move |v| Value::Bool(array(&dims, v, false))).boxed(),
+        DType::Bool => {
+            prop::collection::vec(any::<bool>(), n).prop_map(move |v| Value::Bool(array(&dims, v, false))).boxed()
+        }
     }
 }
 
@@ -219,7 +223,14 @@ pub fn sample_graph(config: GenConfig, seed: u64) -> Option<Graph> {
 
 /// Builds the graph a recipe describes.
 fn build(config: &GenConfig, inputs: &[Vec<usize>], steps: &[Step], outputs: &[u32]) -> Graph {
-    let mut b = Builder { cfg: config, g: Graph::new("random"), f64s: Vec::new(), i64s: Vec::new(), bools: Vec::new(), used: HashSet::new() };
+    let mut b = Builder {
+        cfg: config,
+        g: Graph::new("random"),
+        f64s: Vec::new(),
+        i64s: Vec::new(),
+        bools: Vec::new(),
+        used: HashSet::new(),
+    };
     for (i, dims) in inputs.iter().enumerate() {
         if let Ok(id) = b.g.input(&format!("x{i}"), TensorType::new(DType::F64, dims.as_slice())) {
             b.f64s.push(id);
@@ -233,10 +244,10 @@ fn build(config: &GenConfig, inputs: &[Vec<usize>], steps: &[Step], outputs: &[u
             break;
         }
         let family = families[ch.below(families.len())];
-        if let Some(id) = b.family(family, &mut ch) {
-            if b.g.ty(id).dtype == DType::F64 {
-                last = Some(id);
-            }
+        if let Some(id) = b.family(family, &mut ch)
+            && b.g.ty(id).dtype == DType::F64
+        {
+            last = Some(id);
         }
     }
     b.finish(last, outputs);
@@ -367,7 +378,9 @@ impl Builder<'_> {
         .into_iter()
         .filter(|(on, _)| *on)
         // Elementwise ops make up most of real graphs (and have the most variants): weight them.
-        .flat_map(|(_, fam)| std::iter::repeat_n(fam, if matches!(fam, Family::Unary | Family::Binary) { 3 } else { 1 }))
+        .flat_map(|(_, fam)| {
+            std::iter::repeat_n(fam, if matches!(fam, Family::Unary | Family::Binary) { 3 } else { 1 })
+        })
         .collect()
     }
 
@@ -647,7 +660,8 @@ impl Builder<'_> {
             }
             3 => {
                 let x = self.pick_where(ch, |t| t.shape.dims().contains(&1))?;
-                let ones: Vec<usize> = self.dims(x).iter().enumerate().filter(|(_, d)| **d == 1).map(|(i, _)| i).collect();
+                let ones: Vec<usize> =
+                    self.dims(x).iter().enumerate().filter(|(_, d)| **d == 1).map(|(i, _)| i).collect();
                 let mut axes: SmallVec<[usize; 4]> = ones.iter().copied().filter(|_| ch.flip()).collect();
                 if axes.is_empty() {
                     axes.push(ones[ch.below(ones.len())]);
@@ -742,17 +756,7 @@ impl Builder<'_> {
 
     fn linalg(&mut self, ch: &mut Choices<'_>) -> Option<NodeId> {
         match ch.below(4) {
-            0 => {
-                let a = self.pick_where(ch, |t| (1..=2).contains(&t.shape.rank()))?;
-                let inner = *self.dims(a).last()?;
-                let b = self.pick_where(ch, |t| matches!(t.shape.dims(), [k] | [k, _] if *k == inner));
-                let b = match b {
-                    Some(b) => b,
-                    None if self.dims(a).len() == 2 => self.add(Op::Transpose { perm: [1, 0].into_iter().collect() }, &[a])?,
-                    None => a,
-                };
-                self.add(Op::Matmul, &[a, b])
-            }
+            0 => self.matmul(ch),
             1 => {
                 let a = self.pick_where(ch, |t| t.shape.rank() == 1)?;
                 let b = self.pick_where(ch, |t| t.shape.rank() == 1)?;
@@ -775,6 +779,25 @@ impl Builder<'_> {
         }
     }
 
+    /// One of the four matmul forms, the partner taken from the pool when one fits, else
+    /// derived from the first operand.
+    fn matmul(&mut self, ch: &mut Choices<'_>) -> Option<NodeId> {
+        let (a_rank, b_rank) = [(1, 1), (2, 1), (1, 2), (2, 2)][ch.below(4)];
+        let a = self.pick_where(ch, |t| t.shape.rank() == a_rank)?;
+        let inner = *self.dims(a).last()?;
+        let fits = |t: &TensorType| t.shape.rank() == b_rank && t.shape.dims()[0] == inner;
+        let b = match (self.pick_where(ch, fits), a_rank, b_rank) {
+            (Some(b), _, _) => b,
+            (None, 1, 1) => a,
+            (None, 2, 1) => {
+                self.add(Op::Reduce { kind: ReduceOp::Sum, axes: [0].into_iter().collect(), keepdims: false }, &[a])?
+            }
+            (None, 1, _) => self.add(Op::Outer, &[a, a])?,
+            (None, _, _) => self.add(Op::Transpose { perm: [1, 0].into_iter().collect() }, &[a])?,
+        };
+        self.add(Op::Matmul, &[a, b])
+    }
+
     /// A symmetric positive definite matrix from `x`: `x xᵀ + I` (x flattened to a vector
     /// first unless it is a matrix).
     fn spd(&mut self, x: NodeId) -> Option<NodeId> {
@@ -783,7 +806,11 @@ impl Builder<'_> {
             let xt = self.add(Op::Transpose { perm: [1, 0].into_iter().collect() }, &[x])?;
             self.add(Op::Matmul, &[x, xt])?
         } else {
-            let v = if dims.len() == 1 { x } else { self.add(Op::Reshape { shape: Shape::new(&[dims.iter().product()]) }, &[x])? };
+            let v = if dims.len() == 1 {
+                x
+            } else {
+                self.add(Op::Reshape { shape: Shape::new(&[dims.iter().product()]) }, &[x])?
+            };
             self.add(Op::Outer, &[v, v])?
         };
         let n = self.dims(gram)[0];
@@ -836,7 +863,8 @@ impl Builder<'_> {
             let mut total: Option<NodeId> = None;
             for o in outputs {
                 let rank = self.g.ty(o).shape.rank();
-                let Some(s) = self.add(Op::Reduce { kind: ReduceOp::Sum, axes: (0..rank).collect(), keepdims: false }, &[o])
+                let Some(s) =
+                    self.add(Op::Reduce { kind: ReduceOp::Sum, axes: (0..rank).collect(), keepdims: false }, &[o])
                 else {
                     continue;
                 };
@@ -864,9 +892,9 @@ fn reshapes(size: usize) -> Vec<Vec<usize>> {
         out.push(Vec::new());
     }
     for d in 2..size {
-        if size % d == 0 {
+        if size.is_multiple_of(d) {
             out.push(vec![d, size / d]);
-            if size / d > 2 && (size / d) % 2 == 0 {
+            if size / d > 2 && (size / d).is_multiple_of(2) {
                 out.push(vec![d, 2, size / d / 2]);
             }
         }

@@ -70,15 +70,15 @@ pub fn to_dot(graph: &Graph) -> String {
     let mut out = String::new();
     out.push_str(&format!("digraph {} {{\n", quoted(graph.name())));
     out.push_str("    rankdir=TB;\n");
-    out.push_str(&format!("    label={}; labelloc=t; fontname=\"Helvetica\";\n", quoted(&format!("func @{}", graph.name()))));
+    out.push_str(&format!(
+        "    label={}; labelloc=t; fontname=\"Helvetica\";\n",
+        quoted(&format!("func @{}", graph.name()))
+    ));
     out.push_str("    node [fontname=\"Helvetica\", fontsize=11];\n");
     out.push_str("    edge [fontname=\"Helvetica\", fontsize=9, color=\"#555555\", arrowsize=0.7];\n");
     out.push_str(&body.to_string());
-    let inputs: Vec<String> = picture
-        .node_indices()
-        .filter(|&i| picture[i].kind == Kind::Input)
-        .map(|i| i.index().to_string())
-        .collect();
+    let inputs: Vec<String> =
+        picture.node_indices().filter(|&i| picture[i].kind == Kind::Input).map(|i| i.index().to_string()).collect();
     if !inputs.is_empty() {
         // Inputs side by side at the top, so data flows downwards from them.
         out.push_str(&format!("    {{ rank=source; {}; }}\n", inputs.join("; ")));

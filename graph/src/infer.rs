@@ -123,8 +123,9 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<TensorType> {
             }
             for (axis, (r, &dim)) in ranges.iter().zip(x.shape.dims()).enumerate() {
                 let last = r.start as i64 + r.step * (r.len as i64 - 1);
-                let in_bounds = r.len == 0 || (r.start < dim && (0..dim as i64).contains(&last));
-                if r.step == 0 || !in_bounds {
+                // An empty range is canonically `start = 0`, so equal slices are equal ops.
+                let in_bounds = if r.len == 0 { r.start == 0 } else { r.start < dim && (0..dim as i64).contains(&last) };
+                if r.step == 0 || r.step == i64::MIN || !in_bounds {
                     return Err(err(format!(
                         "range {} is out of bounds for axis {axis} of {x}",
                         r.to_python()
@@ -149,7 +150,8 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<TensorType> {
             numeric(u).map_err(err)?;
             let k = idx.shape.rank();
             let ud = u.shape.dims();
-            if *axis + k > ud.len() || &ud[*axis..*axis + k] != idx.shape.dims() {
+            let end = axis.checked_add(k).filter(|&e| e <= ud.len());
+            if end.is_none_or(|e| &ud[*axis..e] != idx.shape.dims()) {
                 return Err(err(format!(
                     "updates {u} must have the index shape {} at axis {axis}",
                     idx.shape
@@ -157,7 +159,7 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<TensorType> {
             }
             let mut dims: SmallVec<[usize; 4]> = ud[..*axis].into();
             dims.push(*size);
-            dims.extend_from_slice(&ud[axis + k..]);
+            dims.extend_from_slice(&ud[end.unwrap_or(ud.len())..]);
             Ok(TensorType { dtype: u.dtype, shape: Shape(dims) })
         }
         Op::Matmul => infer_matmul(args[0], args[1]).map_err(err),

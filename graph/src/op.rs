@@ -91,6 +91,9 @@ impl SliceRange {
         if step == 0 {
             return Err("slice step must not be 0".into());
         }
+        if step == i64::MIN || dim > i64::MAX as usize {
+            return Err(format!("slice step {step} is out of range"));
+        }
         let n = dim as i64;
         let resolve = |i: i64, what: &str, allow_end: bool| -> Result<i64, String> {
             let j = if i < 0 { i + n } else { i };
@@ -141,11 +144,17 @@ impl SliceRange {
     /// The range in the text form's Python syntax (`start:stop:step`, stop omitted when the
     /// range runs to the end of the axis backwards).
     pub fn to_python(&self) -> String {
-        let last = self.start as i64 + self.step * self.len as i64;
-        if last < 0 {
+        if self.len == 0 {
+            return format!("{0}:{0}:{1}", self.start, self.step);
+        }
+        let last = self.start as i64 + self.step * (self.len as i64 - 1);
+        // Forwards: just past the last element, so the stop never overshoots the axis end.
+        // Backwards: one step past it, omitted (runs to the start) when that is below 0.
+        let stop = if self.step > 0 { last + 1 } else { last + self.step };
+        if stop < 0 {
             format!("{}::{}", self.start, self.step)
         } else {
-            format!("{}:{}:{}", self.start, last, self.step)
+            format!("{}:{}:{}", self.start, stop, self.step)
         }
     }
 }

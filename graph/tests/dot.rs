@@ -68,7 +68,8 @@ fn dot_edges_carry_operand_positions_only_for_several_operands() {
         nodes.iter().find(|l| l.contains(needle)).and_then(|l| l.trim_start().split(' ').next()).unwrap().to_string()
     };
     let (one, two) = (index_of("%1 = div"), index_of("%2 = mul"));
-    let between: Vec<&&str> = edges.iter().filter(|e| e.trim_start().starts_with(&format!("{one} -> {two} "))).collect();
+    let between: Vec<&&str> =
+        edges.iter().filter(|e| e.trim_start().starts_with(&format!("{one} -> {two} "))).collect();
     assert_eq!(between.len(), 2, "{dot}");
     assert!(between[0].contains("headlabel=\"0\"") && between[1].contains("headlabel=\"1\""));
 }
@@ -120,7 +121,8 @@ fn dot_of_a_sixty_node_graph_has_every_live_node() {
     let src = include_str!("fixtures/hierarchical_grad.ir");
     let g = parse(src).unwrap();
     let live = g.live_nodes();
-    let scalar_consts = live.iter().filter(|&&id| g.node(id).op.as_const().is_some_and(|c| c.shape().is_scalar())).count();
+    let scalar_consts =
+        live.iter().filter(|&&id| g.node(id).op.as_const().is_some_and(|c| c.shape().is_scalar())).count();
     let scalar_uses: usize = live
         .iter()
         .flat_map(|&id| g.node(id).operands.clone())

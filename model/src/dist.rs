@@ -532,14 +532,39 @@ fn log_choose(n: &Var, k: &Var) -> Var {
     (n + 1.0).lgamma() - (k + 1.0).lgamma() - (n - k + 1.0).lgamma()
 }
 
-fn student_t(x: &Var, nu: &Var, mu: Option<&Var>, sigma: &Var) -> Var {
+/// ln Γ(a + ½) − ln Γ(a). For large a the two lgammas are huge and nearly equal, so their
+/// difference loses digits (1e-10 at a = 5e5); there the asymptotic series
+/// ½ ln a − 1/(8a) + 1/(192a³) − 1/(640a⁵) + 17/(14336a⁷) (error below 1e-19 for a > 50) is used.
+fn lgamma_half_step(b: &GraphBuilder, a: &Var) -> Var {
+    let exact = (a + 0.5).lgamma() - a.lgamma();
+    let r = a.reciprocal();
+    let r2 = r.square();
+    let poly = -0.125 + &r2 * (1.0 / 192.0 + &r2 * (-1.0 / 640.0 + &r2 * (17.0 / 14336.0)));
+    let series = 0.5 * a.log() + &r * poly;
+    Var::select(&a.gt(&b.scalar(50.0)), &series, &exact)
+}
+
+/// D(k, φ) = ln Γ(k + φ) − ln Γ(φ) − k ln φ (= Σⱼ₍ⱼ<ₖ₎ log1p(j/φ), small when φ ≫ k). For
+/// φ > 1000 the lgammas would cancel, so D = (k + φ − ½) log1p(k/φ) − k + s(k + φ) − s(φ) with
+/// Stirling's remainder s(x) = 1/(12x) − 1/(360x³) + 1/(1260x⁵) (error below 1e-22 there).
+fn log_rising_over_power(b: &GraphBuilder, k: &Var, phi: &Var) -> Var {
+    let exact = (k + phi).lgamma() - phi.lgamma() - k * phi.log();
+    let stirling = |x: &Var| {
+        let r = x.reciprocal();
+        let r2 = r.square();
+        &r * (1.0 / 12.0 + &r2 * (-1.0 / 360.0 + &r2 * (1.0 / 1260.0)))
+    };
+    let series = (k + phi - 0.5) * (k / phi).log1p() - k + stirling(&(k + phi)) - stirling(phi);
+    Var::select(&phi.gt(&b.scalar(1000.0)), &series, &exact)
+}
+
+fn student_t(b: &GraphBuilder, x: &Var, nu: &Var, mu: Option<&Var>, sigma: &Var) -> Var {
     let z = match mu {
         Some(mu) => (x - mu) / sigma,
         None => x / sigma,
     };
     let half_nu1 = (nu + 1.0) * 0.5;
-    half_nu1.lgamma() - (nu * 0.5).lgamma() - 0.5 * nu.log() - 0.5 * LN_PI - sigma.log()
-        - half_nu1 * (z.square() / nu).log1p()
+    lgamma_half_step(b, &(nu * 0.5)) - 0.5 * nu.log() - 0.5 * LN_PI - sigma.log() - half_nu1 * (z.square() / nu).log1p()
 }
 
 fn elementwise(b: &GraphBuilder, dist: Dist, x: &Var, a: &[Var], exact: bool) -> Var {
@@ -552,8 +577,8 @@ fn elementwise(b: &GraphBuilder, dist: Dist, x: &Var, a: &[Var], exact: bool) ->
             let z = x / &a[0];
             (LN_2 - HALF_LN_2PI) - a[0].log() - 0.5 * z.square()
         }
-        Dist::StudentT => student_t(x, &a[0], Some(&a[1]), &a[2]),
-        Dist::HalfStudentT => LN_2 + student_t(x, &a[0], None, &a[1]),
+        Dist::StudentT => student_t(b, x, &a[0], Some(&a[1]), &a[2]),
+        Dist::HalfStudentT => LN_2 + student_t(b, x, &a[0], None, &a[1]),
         Dist::Cauchy => {
             let z = (x - &a[0]) / &a[1];
             -LN_PI - a[1].log() - z.square().log1p()
@@ -604,18 +629,16 @@ fn elementwise(b: &GraphBuilder, dist: Dist, x: &Var, a: &[Var], exact: bool) ->
         }
         Dist::Poisson => xlogy(b, x, &a[0].log(), exact) - &a[0] - (x + 1.0).lgamma(),
         Dist::PoissonLog => x * &a[0] - a[0].exp() - (x + 1.0).lgamma(),
+        // ln p = D(k, φ) − lnΓ(k+1) + k ln μ − (k + φ) log1p(μ/φ), the pmf
+        // Γ(k+φ)/(k! Γ(φ)) (φ/(μ+φ))^φ (μ/(μ+φ))^k regrouped so that nothing cancels for large φ.
         Dist::NegBinomial2 => {
             let (mu, phi) = (&a[0], &a[1]);
-            let coeff = (x + phi).lgamma() - (x + 1.0).lgamma() - phi.lgamma();
-            // φ·ln(φ/(μ+φ)) = −φ·log1p(μ/φ): exact for large φ (the Poisson limit).
-            coeff + xlogy(b, x, &(mu.log() - (mu + phi).log()), exact) - phi * (mu / phi).log1p()
+            log_rising_over_power(b, x, phi) - (x + 1.0).lgamma() + xlogy(b, x, &mu.log(), exact) - (x + phi) * (mu / phi).log1p()
         }
         Dist::NegBinomial2Log => {
             let (eta, phi) = (&a[0], &a[1]);
-            let log_phi = phi.log();
-            let log_mu_phi = eta.logaddexp(&log_phi);
-            let coeff = (x + phi).lgamma() - (x + 1.0).lgamma() - phi.lgamma();
-            coeff + x * (eta - &log_mu_phi) + phi * (log_phi - log_mu_phi)
+            // log1p(μ/φ) = softplus(η − ln φ), exact for any η.
+            log_rising_over_power(b, x, phi) - (x + 1.0).lgamma() + x * eta - (x + phi) * (eta - phi.log()).softplus()
         }
         Dist::Categorical
         | Dist::CategoricalLogit

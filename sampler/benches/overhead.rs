@@ -13,9 +13,20 @@ use tessera_sampler::{LogDensity, Settings, sample};
 
 const DIM: usize = 1000;
 
-/// Post-tuning sampling (no tuning: identity metric, searched step size) on one thread.
-fn nuts_settings() -> Settings {
-    Settings { tune: 0, draws: 1000, chains: 1, cores: 1, seed: 1, ..Settings::default() }
+/// Post-tuning sampling on one thread: the step size and metric of a tuned run, no tuning.
+fn nuts_settings(density: &IidGaussian) -> Settings {
+    let single = Settings { chains: 1, cores: 1, seed: 1, ..Settings::default() };
+    let adapted = match sample(density, &single) {
+        Ok(trace) => trace.chains[0].adaptation.clone(),
+        Err(e) => panic!("{e}"),
+    };
+    Settings {
+        tune: 0,
+        draws: 1000,
+        step_size: Some(adapted.step_size),
+        inv_mass_diag: Some(adapted.inv_mass_diag),
+        ..single
+    }
 }
 
 /// A dense, well-conditioned precision matrix: `I + 0.5 / DIM` everywhere off the diagonal.
@@ -43,7 +54,7 @@ fn gradient_benches(c: &mut Criterion) {
 
 fn nuts_benches(c: &mut Criterion) {
     let density = IidGaussian::new(DIM);
-    let settings = nuts_settings();
+    let settings = nuts_settings(&density);
     // The run is deterministic, so its number of leapfrog steps is known in advance.
     let leapfrogs = match sample(&density, &settings) {
         Ok(trace) => trace.chains.iter().map(|ch| ch.grad_evals_tune + ch.grad_evals_sampling).sum::<u64>(),

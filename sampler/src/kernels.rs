@@ -174,6 +174,25 @@ pub(crate) fn sum_dot2(a: &[f64], b: &[f64], x: &[f64], y: &[f64]) -> (f64, f64)
     (dx, dy)
 }
 
+/// `a·b` with `LANES` partial sums.
+#[allow(clippy::needless_range_loop)] // index loops over re-sliced inputs vectorize best
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0; LANES];
+    let body = n - n % LANES;
+    for base in (0..body).step_by(LANES) {
+        for lane in 0..LANES {
+            acc[lane] += a[base + lane] * b[base + lane];
+        }
+    }
+    let mut total = sum_lanes(acc);
+    for i in body..n {
+        total += a[i] * b[i];
+    }
+    total
+}
+
 /// `dst += src`.
 pub(crate) fn add_assign(dst: &mut [f64], src: &[f64]) {
     for (d, &s) in dst.iter_mut().zip(src) {

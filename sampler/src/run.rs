@@ -165,8 +165,28 @@ fn guarded_chain<D: LogDensity, P: Progress + ?Sized>(
     }));
     if let Err(payload) = outcome {
         trace.error = Some(ChainError::Panicked(panic_message(payload.as_ref())));
+        report_panicked_chain(&trace, settings, progress);
     }
     trace
+}
+
+/// The final progress update of a chain that panicked, rebuilt from what its trace holds (the
+/// number of draws done is exact only if warmup draws were kept).
+fn report_panicked_chain<P: Progress + ?Sized>(trace: &ChainTrace, settings: &Settings, progress: &P) {
+    let sampled = trace.num_draws();
+    let draws_done = if sampled > 0 { settings.tune + sampled } else { trace.warmup_stats.len() };
+    let last_step = trace.stats.last().or(trace.warmup_stats.last()).map_or(f64::NAN, |s| s.step_size);
+    progress.update(&ProgressUpdate {
+        chain: trace.chain,
+        draws_done,
+        total_draws: settings.tune + settings.draws,
+        tuning: draws_done < settings.tune,
+        divergences: trace.divergences(),
+        warmup_divergences: trace.warmup_divergences,
+        step_size: last_step,
+        grad_evals: trace.grad_evals_tune + trace.grad_evals_sampling,
+        status: ChainStatus::Failed,
+    });
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

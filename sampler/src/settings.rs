@@ -213,6 +213,9 @@ impl Settings {
         if self.chains == 0 {
             return invalid("chains must be at least 1".into());
         }
+        if self.tune.checked_add(self.draws).is_none() {
+            return invalid("tune + draws overflows".into());
+        }
         if !(self.target_accept > 0.0 && self.target_accept < 1.0) {
             return invalid(format!("target_accept must be in (0, 1), got {}", self.target_accept));
         }
@@ -304,7 +307,12 @@ impl Settings {
                 }
                 (g.initial_step_size, g.step_size_jitter)
             }
-            Adaptation::StanWindowed(s) => (s.initial_step_size, s.step_size_jitter),
+            Adaptation::StanWindowed(s) => {
+                if s.base_window == 0 {
+                    return invalid("base_window must be at least 1".into());
+                }
+                (s.initial_step_size, s.step_size_jitter)
+            }
         };
         if !(initial.is_finite() && initial > 0.0) {
             return invalid(format!("initial_step_size must be positive, got {initial}"));

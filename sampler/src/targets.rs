@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 
 use crate::density::LogDensity;
+use crate::kernels::dot;
 
 /// The standard normal in `dim` dimensions: `log p(x) = -|x|^2 / 2`.
 #[derive(Debug, Clone)]
@@ -25,12 +26,10 @@ impl LogDensity for IidGaussian {
     }
 
     fn logp_grad(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, Infallible> {
-        let mut sum_sq = 0.0;
         for (g, &xi) in grad.iter_mut().zip(x) {
             *g = -xi;
-            sum_sq += xi * xi;
         }
-        Ok(-0.5 * sum_sq)
+        Ok(-0.5 * dot(x, x))
     }
 }
 
@@ -104,15 +103,10 @@ impl LogDensity for DenseGaussian {
     }
 
     fn logp_grad(&mut self, x: &[f64], grad: &mut [f64]) -> Result<f64, Infallible> {
-        let mut quad = 0.0;
         for (row, g) in self.precision.chunks_exact(self.dim).zip(grad.iter_mut()) {
-            let px: f64 = row.iter().zip(x).map(|(a, b)| a * b).sum();
-            *g = -px;
+            *g = -dot(row, x);
         }
-        for (g, &xi) in grad.iter().zip(x) {
-            quad -= g * xi;
-        }
-        Ok(-0.5 * quad)
+        Ok(0.5 * dot(grad, x))
     }
 }
 

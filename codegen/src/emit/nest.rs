@@ -136,6 +136,16 @@ impl Emitter<'_> {
         let (body, combine, acc_level) = match &k.mode {
             Mode::Map => (Body::Map, Combine::Sum, rank),
             Mode::Scan => (Body::Scan, Combine::Sum, rank - 1),
+            Mode::Reduce { finish, reduced, .. } if !reduced.contains(&true) => {
+                // Nothing left to reduce (only extent-1 axes were): a map of finish ∘ expr.
+                let mut expr = k.expr.clone();
+                if let Some(f) = finish {
+                    let root = expr.root;
+                    expr.splice(f, &[root]);
+                }
+                let map = Kernel { expr, mode: Mode::Map, ..k.clone() };
+                return self.run(&map, Body::Map, Combine::Sum, rank);
+            }
             Mode::Reduce { combine, reduced, finish } => {
                 let first = reduced.iter().position(|&r| r).unwrap_or(rank);
                 if reduced[first..].iter().all(|&r| r) {

@@ -49,8 +49,19 @@ impl ParseError {
     /// The message with its position, source line and underline.
     fn render(&self) -> String {
         // Control characters would shift the caret; show them as spaces or `?`.
-        let shown: String =
-            self.source_line.chars().map(|c| if c == '\t' { ' ' } else if c.is_control() { '?' } else { c }).collect();
+        let shown: String = self
+            .source_line
+            .chars()
+            .map(|c| {
+                if c == '\t' {
+                    ' '
+                } else if c.is_control() {
+                    '?'
+                } else {
+                    c
+                }
+            })
+            .collect();
         let pad = " ".repeat(self.column.saturating_sub(1));
         let carets = "^".repeat(self.width);
         format!("{}:{}: {}\n{}\n{}{}", self.line, self.column, self.message, shown, pad, carets)

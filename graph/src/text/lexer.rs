@@ -231,7 +231,11 @@ impl<'a> Lexer<'a> {
                 let ch = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32);
                 match ch {
                     Some(ch) if closed && hex.len() <= 6 => Ok(ch),
-                    _ => Err(self.error(at, self.pos, "malformed `\\u{…}` escape, expected a Unicode scalar in hex".into())),
+                    _ => Err(self.error(
+                        at,
+                        self.pos,
+                        "malformed `\\u{…}` escape, expected a Unicode scalar in hex".into(),
+                    )),
                 }
             }
             _ => Err(self.error(at, self.pos, "unknown escape, expected one of \\\" \\\\ \\n \\t \\r \\u{…}".into())),

@@ -434,10 +434,8 @@ impl<'a> Parser<'a> {
         for (k, (o, (declared, _))) in operands.iter().zip(result_types).enumerate() {
             let actual = self.graph.ty(o.id);
             if actual != declared {
-                return Err(self.error_at(
-                    o.span,
-                    format!("output {k} has type `{actual}`, the signature declares `{declared}`"),
-                ));
+                return Err(self
+                    .error_at(o.span, format!("output {k} has type `{actual}`, the signature declares `{declared}`")));
             }
         }
         let ids: Vec<NodeId> = operands.iter().map(|o| o.id).collect();
@@ -449,9 +447,13 @@ impl<'a> Parser<'a> {
     /// The value of a scalar literal token as a constant of `dtype`.
     fn scalar_literal(&self, t: &Token<'_>, dtype: DType) -> Result<Constant> {
         let text = self.text(t);
-        let bad = |want: &str| self.error_at(Self::span(t), format!("malformed {} literal {}, expected {want}", dtype, quote(text)));
+        let bad = |want: &str| {
+            self.error_at(Self::span(t), format!("malformed {} literal {}, expected {want}", dtype, quote(text)))
+        };
         match dtype {
-            DType::F64 => parse_f64(text).map(Constant::f64).ok_or_else(|| bad("a number such as `1.5`, `-2e-3`, `inf` or `nan`")),
+            DType::F64 => {
+                parse_f64(text).map(Constant::f64).ok_or_else(|| bad("a number such as `1.5`, `-2e-3`, `inf` or `nan`"))
+            }
             DType::I64 => text.parse::<i64>().map(Constant::i64).map_err(|_| bad("an integer")),
             DType::Bool => match text {
                 "true" => Ok(Constant::bool(true)),
@@ -502,7 +504,9 @@ impl<'a> Parser<'a> {
         self.expect(Tok::LBracket, &format!("`[` opening a list of {n} element(s) (declared type `{declared}`)"))?;
         for i in 0..n {
             if i > 0 && !self.eat(Tok::Comma) {
-                return Err(self.expected(&format!("`,`: this list must have {n} element(s) for `{declared}`, it has {i}")));
+                return Err(
+                    self.expected(&format!("`,`: this list must have {n} element(s) for `{declared}`, it has {i}"))
+                );
             }
             self.nested(rest, elems, declared)?;
         }
@@ -689,9 +693,26 @@ impl<'a> Parser<'a> {
 /// Whether `name` is an op of the text form (other than `const`).
 fn is_op_name(name: &str) -> bool {
     const STRUCTURAL: &[&str] = &[
-        "where", "matmul", "outer", "cholesky", "logdet_chol", "diag", "diag_matrix", "cast", "cumsum", "reshape",
-        "broadcast_to", "transpose", "expand_dims", "squeeze", "concatenate", "stack", "gather", "scatter_add",
-        "triangular_solve", "slice",
+        "where",
+        "matmul",
+        "outer",
+        "cholesky",
+        "logdet_chol",
+        "diag",
+        "diag_matrix",
+        "cast",
+        "cumsum",
+        "reshape",
+        "broadcast_to",
+        "transpose",
+        "expand_dims",
+        "squeeze",
+        "concatenate",
+        "stack",
+        "gather",
+        "scatter_add",
+        "triangular_solve",
+        "slice",
     ];
     UnaryOp::from_name(name).is_some()
         || BinaryOp::from_name(name).is_some()
@@ -749,7 +770,10 @@ impl Attrs<'_, '_> {
     }
 
     fn missing(&self, key: &str, form: &str) -> ParseError {
-        self.parser.error_at(self.op_span, format!("`{}` needs the attribute `{key}` (as in `{}[{key}={form}]`)", self.op, self.op))
+        self.parser.error_at(
+            self.op_span,
+            format!("`{}` needs the attribute `{key}` (as in `{}[{key}={form}]`)", self.op, self.op),
+        )
     }
 
     fn int(&mut self, key: &str) -> Result<usize> {

@@ -35,7 +35,7 @@ pub fn print(graph: &Graph) -> String {
 }
 
 impl fmt::Display for Graph {
-    /// The canonical text form (see [`print`]).
+    /// The canonical text form (see [`print()`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&print(self))
     }
@@ -268,16 +268,8 @@ pub(crate) fn format_attrs(op: &Op, operand_types: &[&TensorType]) -> String {
 }
 
 /// The Python form of a range on an axis of extent `dim`, chosen so that
-/// `SliceRange::from_python` gives the range back exactly. This is
-/// [`SliceRange::to_python`] except where its stop would fall outside the axis (a positive
-/// step that overshoots the end, or an empty backwards range on an empty axis).
+/// `SliceRange::from_python` gives the range back exactly: [`SliceRange::to_python`], except
+/// for an empty backwards range on an empty axis, where no start index exists.
 pub(crate) fn python_range(r: &SliceRange, dim: usize) -> String {
-    let overshoots = r.step > 0 && (r.start as i64).saturating_add(r.step.saturating_mul(r.len as i64)) > dim as i64;
-    if overshoots {
-        format!("{}::{}", r.start, r.step)
-    } else if r.step < 0 && r.len == 0 && dim == 0 {
-        format!("::{}", r.step)
-    } else {
-        r.to_python()
-    }
+    if r.step < 0 && r.len == 0 && dim == 0 { format!("::{}", r.step) } else { r.to_python() }
 }
