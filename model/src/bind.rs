@@ -372,7 +372,7 @@ impl Binder<'_> {
             ExprKind::Neg(a) => {
                 let a = self.expr(cx, a)?;
                 let a = if a.dtype == DType::Bool { self.convert(cx, a, DType::I64) } else { a };
-                self.apply(cx, Op::Unary(UnaryOp::Neg), &[&a], e.span)
+                self.apply(Op::Unary(UnaryOp::Neg), &[&a], e.span)
             }
             ExprKind::Binary(op, a, b) => {
                 let (va, vb) = (self.expr(cx, a)?, self.expr(cx, b)?);
@@ -405,7 +405,7 @@ impl Binder<'_> {
     }
 
     /// Applies `op`, checking types first so that a mismatch is reported at `span`.
-    fn apply(&self, cx: &Ctx<'_>, op: Op, args: &[&Val], span: Span) -> Result<Val, Diag> {
+    fn apply(&self, op: Op, args: &[&Val], span: Span) -> Result<Val, Diag> {
         let types: Vec<TensorType> = args.iter().map(|v| TensorType::new(v.dtype, v.shape.as_slice())).collect();
         let refs: Vec<&TensorType> = types.iter().collect();
         let ty = tessera_graph::infer::infer(&op, &refs).map_err(|e| graph_diag(span, e))?;
@@ -418,7 +418,6 @@ impl Binder<'_> {
         if var.id().is_none() {
             return Err(Diag::new(ErrorKind::Type, span, "this value could not be built").expected("a valid value"));
         }
-        let _ = cx;
         Ok(Val { var, dtype: ty.dtype, shape: ty.shape.dims().to_vec(), value: None, param_dep: args.iter().any(|v| v.param_dep), range: None })
     }
 
@@ -475,7 +474,7 @@ impl Binder<'_> {
             BinOp::MatMul => (B::Mul, DType::F64), // handled above
         };
         let (a, b) = (self.convert(cx, a, dt), self.convert(cx, b, dt));
-        self.apply(cx, Op::Binary(bop), &[&a, &b], span)
+        self.apply(Op::Binary(bop), &[&a, &b], span)
     }
 
     fn matmul(&self, cx: &Ctx<'_>, a: Val, b: Val, span: Span) -> Result<Val, Diag> {
@@ -501,7 +500,7 @@ impl Binder<'_> {
             )
             .expected("the left operand's last extent equal to the right operand's first"));
         }
-        self.apply(cx, Op::Matmul, &[&a, &b], span)
+        self.apply(Op::Matmul, &[&a, &b], span)
     }
 
     fn index(&self, cx: &Ctx<'_>, base: Val, items: &[IndexItem]) -> Result<Val, Diag> {
@@ -518,7 +517,7 @@ impl Binder<'_> {
         for item in items {
             match item {
                 IndexItem::NewAxis(span) => {
-                    cur = self.apply(cx, Op::ExpandDims { axis }, &[&cur], *span)?;
+                    cur = self.apply(Op::ExpandDims { axis }, &[&cur], *span)?;
                     axis += 1;
                 }
                 IndexItem::Slice { start, stop, step, span } => {
@@ -527,7 +526,7 @@ impl Binder<'_> {
                     let dim = cur.shape[axis];
                     let r = SliceRange::from_python(a, b, c, dim)
                         .map_err(|m| Diag::new(ErrorKind::Shape, *span, format!("{m} (axis {axis})")).expected(format!("a slice within 0..{dim}")))?;
-                    cur = self.slice_axis(cx, cur, axis, r, *span)?;
+                    cur = self.slice_axis(cur, axis, r, *span)?;
                     axis += 1;
                 }
                 IndexItem::Expr(e) => {
@@ -558,12 +557,12 @@ impl Binder<'_> {
                     }
                     if fixed.ndim() == 0 {
                         let i = fixed.iter().next().copied().unwrap_or(0) as usize;
-                        let picked = self.slice_axis(cx, cur, axis, SliceRange { start: i, step: 1, len: 1 }, e.span)?;
-                        cur = self.apply(cx, Op::Squeeze { axes: std::iter::once(axis).collect() }, &[&picked], e.span)?;
+                        let picked = self.slice_axis(cur, axis, SliceRange { start: i, step: 1, len: 1 }, e.span)?;
+                        cur = self.apply(Op::Squeeze { axes: std::iter::once(axis).collect() }, &[&picked], e.span)?;
                     } else {
                         let rank = fixed.ndim();
                         let iv = constant_val(cx.gb, Rc::new(Value::I64(fixed)));
-                        cur = self.apply(cx, Op::Gather { axis }, &[&cur, &iv], e.span)?;
+                        cur = self.apply(Op::Gather { axis }, &[&cur, &iv], e.span)?;
                         axis += rank;
                     }
                 }
@@ -573,12 +572,12 @@ impl Binder<'_> {
         Ok(cur)
     }
 
-    fn slice_axis(&self, cx: &Ctx<'_>, v: Val, axis: usize, r: SliceRange, span: Span) -> Result<Val, Diag> {
+    fn slice_axis(&self, v: Val, axis: usize, r: SliceRange, span: Span) -> Result<Val, Diag> {
         if r.is_full(v.shape[axis]) {
             return Ok(v);
         }
         let ranges = v.shape.iter().enumerate().map(|(i, &d)| if i == axis { r } else { SliceRange::full(d) }).collect();
-        self.apply(cx, Op::Slice { ranges }, &[&v], span)
+        self.apply(Op::Slice { ranges }, &[&v], span)
     }
 
     fn stack(&self, cx: &Ctx<'_>, vals: Vec<Val>, spans: &[Span], axis: usize, span: Span) -> Result<Val, Diag> {
@@ -595,7 +594,7 @@ impl Binder<'_> {
             .expected(format!("shape {}", fmt_shape(&first.shape))));
         }
         let refs: Vec<&Val> = vals.iter().collect();
-        self.apply(cx, Op::Stack { axis }, &refs, span)
+        self.apply(Op::Stack { axis }, &refs, span)
     }
 
     fn common_dtype(&self, cx: &Ctx<'_>, vals: Vec<Val>) -> Vec<Val> {
@@ -622,11 +621,13 @@ impl Binder<'_> {
             Some(p) => positional.iter().take(p).copied().collect(),
             None => positional.clone(),
         };
+        let missing = || Diag::new(ErrorKind::ArgCount, span, format!("`{}` is missing its first argument", spec.name)).expected(spec.name);
         if let Func::Density(d) = spec.func {
-            return self.density(cx, d, main_args[0], &main_args[1..], span, false);
+            let (x, rest) = main_args.split_first().ok_or_else(missing)?;
+            return self.density(cx, d, x, rest, span, false);
         }
         if matches!(spec.func, Func::Stack | Func::Concatenate) {
-            return self.join(cx, &spec, main_args[0], axis_expr, span);
+            return self.join(cx, &spec, main_args.first().ok_or_else(missing)?, axis_expr, span);
         }
         if spec.func == Func::Arange {
             return self.arange(cx, &main_args, span);
@@ -642,7 +643,7 @@ impl Binder<'_> {
             Func::Unary(op) => {
                 let x = self.to_f64(cx, next()?);
                 let src_range = x.range;
-                let mut out = self.apply(cx, Op::Unary(op), &[&x], span)?;
+                let mut out = self.apply(Op::Unary(op), &[&x], span)?;
                 out.range = match op {
                     UnaryOp::Exp | UnaryOp::Softplus => Some((0.0, f64::INFINITY)),
                     UnaryOp::Sigmoid => Some((0.0, 1.0)),
@@ -658,12 +659,12 @@ impl Binder<'_> {
             Func::Abs | Func::Square => {
                 let x = self.numeric(cx, next()?);
                 let op = if spec.func == Func::Abs { UnaryOp::Abs } else { UnaryOp::Square };
-                self.apply(cx, Op::Unary(op), &[&x], span)
+                self.apply(Op::Unary(op), &[&x], span)
             }
             Func::Log1m => {
                 let x = self.to_f64(cx, next()?);
-                let neg = self.apply(cx, Op::Unary(UnaryOp::Neg), &[&x], span)?;
-                self.apply(cx, Op::Unary(UnaryOp::Log1p), &[&neg], span)
+                let neg = self.apply(Op::Unary(UnaryOp::Neg), &[&x], span)?;
+                self.apply(Op::Unary(UnaryOp::Log1p), &[&neg], span)
             }
             Func::Binary(op) => {
                 let (a, b) = (self.to_f64(cx, next()?), self.to_f64(cx, next()?));
@@ -671,7 +672,7 @@ impl Binder<'_> {
                     return Err(Diag::new(ErrorKind::Shape, span, format!("`{}`: shapes {} and {} do not broadcast", spec.name, fmt_shape(&a.shape), fmt_shape(&b.shape)))
                         .expected("arguments whose trailing dimensions are equal or 1"));
                 }
-                self.apply(cx, Op::Binary(op), &[&a, &b], span)
+                self.apply(Op::Binary(op), &[&a, &b], span)
             }
             Func::Reduce(kind) => {
                 let x = next()?;
@@ -680,7 +681,7 @@ impl Binder<'_> {
                 if kind.needs_nonempty() && axes.iter().any(|&a| x.shape[a] == 0) {
                     return Err(Diag::new(ErrorKind::Shape, arg_span(0), format!("`{}` of an empty value has no result", spec.name)).expected("a non-empty value"));
                 }
-                self.apply(cx, Op::Reduce { kind, axes: axes.into_iter().collect(), keepdims: false }, &[&x], span)
+                self.apply(Op::Reduce { kind, axes: axes.into_iter().collect(), keepdims: false }, &[&x], span)
             }
             Func::Sd | Func::Variance => {
                 let x = self.to_f64(cx, next()?);
@@ -691,13 +692,13 @@ impl Binder<'_> {
                         .expected("2 or more values"));
                 }
                 let axes_s: tessera_graph::Axes = axes.iter().copied().collect();
-                let mean = self.apply(cx, Op::Reduce { kind: ReduceOp::Mean, axes: axes_s.clone(), keepdims: true }, &[&x], span)?;
-                let dev = self.apply(cx, Op::Binary(tessera_graph::BinaryOp::Sub), &[&x, &mean], span)?;
-                let sq = self.apply(cx, Op::Unary(UnaryOp::Square), &[&dev], span)?;
-                let ss = self.apply(cx, Op::Reduce { kind: ReduceOp::Sum, axes: axes_s, keepdims: false }, &[&sq], span)?;
+                let mean = self.apply(Op::Reduce { kind: ReduceOp::Mean, axes: axes_s.clone(), keepdims: true }, &[&x], span)?;
+                let dev = self.apply(Op::Binary(tessera_graph::BinaryOp::Sub), &[&x, &mean], span)?;
+                let sq = self.apply(Op::Unary(UnaryOp::Square), &[&dev], span)?;
+                let ss = self.apply(Op::Reduce { kind: ReduceOp::Sum, axes: axes_s, keepdims: false }, &[&sq], span)?;
                 let denom = constant_val(cx.gb, scalar_value(Value::scalar((n - 1) as f64)));
-                let var = self.apply(cx, Op::Binary(tessera_graph::BinaryOp::Div), &[&ss, &denom], span)?;
-                if spec.func == Func::Variance { Ok(var) } else { self.apply(cx, Op::Unary(UnaryOp::Sqrt), &[&var], span) }
+                let var = self.apply(Op::Binary(tessera_graph::BinaryOp::Div), &[&ss, &denom], span)?;
+                if spec.func == Func::Variance { Ok(var) } else { self.apply(Op::Unary(UnaryOp::Sqrt), &[&var], span) }
             }
             Func::Cumsum => {
                 let x = self.numeric(cx, next()?);
@@ -709,7 +710,7 @@ impl Binder<'_> {
                             .expected("`cumsum(x, axis)` (a vector needs none)"));
                     }
                 };
-                self.apply(cx, Op::Cumsum { axis, reverse: false }, &[&x], span)
+                self.apply(Op::Cumsum { axis, reverse: false }, &[&x], span)
             }
             Func::Dot => {
                 let (a, b) = (next()?, next()?);
@@ -718,20 +719,20 @@ impl Binder<'_> {
             Func::Transpose => {
                 let x = next()?;
                 let perm: Vec<usize> = (0..x.shape.len()).rev().collect();
-                self.apply(cx, Op::Transpose { perm: perm.into_iter().collect() }, &[&x], span)
+                self.apply(Op::Transpose { perm: perm.into_iter().collect() }, &[&x], span)
             }
             Func::Cholesky | Func::Diag => {
                 let m = self.to_f64(cx, next()?);
                 self.square_matrix(&m, spec.name, arg_span(0))?;
                 let op = if spec.func == Func::Cholesky { Op::Cholesky } else { Op::Diag };
-                self.apply(cx, op, &[&m], span)
+                self.apply(op, &[&m], span)
             }
             Func::DiagMatrix => {
                 let v = next()?;
                 if v.shape.len() != 1 {
                     return Err(Diag::new(ErrorKind::Shape, arg_span(0), format!("`diag_matrix` takes a vector, got shape {}", fmt_shape(&v.shape))).expected("a vector"));
                 }
-                self.apply(cx, Op::DiagMatrix, &[&v], span)
+                self.apply(Op::DiagMatrix, &[&v], span)
             }
             Func::AddDiag => {
                 let (m, d) = (self.to_f64(cx, next()?), self.to_f64(cx, next()?));
@@ -741,9 +742,9 @@ impl Binder<'_> {
                     return Err(Diag::new(ErrorKind::Shape, arg_span(1), format!("`add_diag` adds a scalar or a vector of {n} to the diagonal, got shape {}", fmt_shape(&d.shape)))
                         .expected(format!("a scalar or shape [{n}]")));
                 }
-                let dv = self.apply(cx, Op::BroadcastTo { shape: tessera_graph::Shape::new(&[n]) }, &[&d], span)?;
-                let dm = self.apply(cx, Op::DiagMatrix, &[&dv], span)?;
-                self.apply(cx, Op::Binary(tessera_graph::BinaryOp::Add), &[&m, &dm], span)
+                let dv = self.apply(Op::BroadcastTo { shape: tessera_graph::Shape::new(&[n]) }, &[&d], span)?;
+                let dm = self.apply(Op::DiagMatrix, &[&dv], span)?;
+                self.apply(Op::Binary(tessera_graph::BinaryOp::Add), &[&m, &dm], span)
             }
             Func::Rep => {
                 let x = next()?;
@@ -758,7 +759,7 @@ impl Binder<'_> {
                     return Err(Diag::new(ErrorKind::Limit, span, format!("shape {} has too many elements", fmt_shape(&shape))).expected(format!("at most {MAX_ELEMENTS} elements")));
                 }
                 let range = x.range;
-                let mut out = self.apply(cx, Op::BroadcastTo { shape: tessera_graph::Shape::new(&shape) }, &[&x], span)?;
+                let mut out = self.apply(Op::BroadcastTo { shape: tessera_graph::Shape::new(&shape) }, &[&x], span)?;
                 out.range = range;
                 Ok(out)
             }
@@ -777,7 +778,7 @@ impl Binder<'_> {
                     )
                     .expected("arguments whose trailing dimensions are equal or 1"));
                 }
-                self.apply(cx, Op::Where, &[&c, &a, &b], span)
+                self.apply(Op::Where, &[&c, &a, &b], span)
             }
             Func::Softmax | Func::LogSoftmax => {
                 let x = self.to_f64(cx, next()?);
@@ -788,9 +789,9 @@ impl Binder<'_> {
                     Some(e) => self.axis(e, x.shape.len())?,
                     None => x.shape.len() - 1,
                 };
-                let lse = self.apply(cx, Op::Reduce { kind: ReduceOp::LogSumExp, axes: std::iter::once(axis).collect(), keepdims: true }, &[&x], span)?;
-                let ls = self.apply(cx, Op::Binary(tessera_graph::BinaryOp::Sub), &[&x, &lse], span)?;
-                if spec.func == Func::LogSoftmax { Ok(ls) } else { self.apply(cx, Op::Unary(UnaryOp::Exp), &[&ls], span) }
+                let lse = self.apply(Op::Reduce { kind: ReduceOp::LogSumExp, axes: std::iter::once(axis).collect(), keepdims: true }, &[&x], span)?;
+                let ls = self.apply(Op::Binary(tessera_graph::BinaryOp::Sub), &[&x, &lse], span)?;
+                if spec.func == Func::LogSoftmax { Ok(ls) } else { self.apply(Op::Unary(UnaryOp::Exp), &[&ls], span) }
             }
             Func::SolveTri { lower } => {
                 let (a, b) = (self.to_f64(cx, next()?), self.to_f64(cx, next()?));
@@ -800,7 +801,7 @@ impl Binder<'_> {
                     return Err(Diag::new(ErrorKind::Shape, arg_span(1), format!("`{}`: the right-hand side of shape {} does not have {n} rows", spec.name, fmt_shape(&b.shape)))
                         .expected(format!("a vector [{n}] or a matrix [{n}, m]")));
                 }
-                self.apply(cx, Op::TriangularSolve { lower }, &[&a, &b], span)
+                self.apply(Op::TriangularSolve { lower }, &[&a, &b], span)
             }
             Func::Stack | Func::Concatenate | Func::Density(_) | Func::Arange => {
                 Err(Diag::new(ErrorKind::Type, span, "internal: unexpected function kind").expected(spec.name))
@@ -859,7 +860,9 @@ impl Binder<'_> {
             None => return Err(Diag::new(ErrorKind::Shape, span, "`concatenate` joins vectors or arrays, not scalars").expected("values with at least one axis")),
         };
         let vals = self.common_dtype(cx, vals);
-        let first = &vals[0];
+        let Some(first) = vals.first() else {
+            return Err(Diag::new(ErrorKind::Shape, span, "an empty list has no shape").expected("at least one element"));
+        };
         for (k, v) in vals.iter().enumerate() {
             let fits = v.shape.len() == rank && v.shape.iter().zip(&first.shape).enumerate().all(|(i, (a, b))| i == axis || a == b);
             if !fits {
@@ -872,7 +875,7 @@ impl Binder<'_> {
             }
         }
         let refs: Vec<&Val> = vals.iter().collect();
-        self.apply(cx, Op::Concatenate { axis }, &refs, span)
+        self.apply(Op::Concatenate { axis }, &refs, span)
     }
 
     // ---- densities --------------------------------------------------------------------
@@ -923,10 +926,8 @@ impl Binder<'_> {
         self.check_known_args(dist, &args, arg_exprs)?;
         let opts = self.density_options(dist, &x, &args, x_expr, sample)?;
         let arg_vars: Vec<Var> = args.iter().map(|a| a.var.clone()).collect();
-        let var = dist::log_density(cx.gb, dist, &x.var, &arg_vars, opts);
-        if var.id().is_none() {
-            return Err(Diag::new(ErrorKind::Shape, span, format!("cannot build the density of {}", dist.name())).expected(dist.signature()));
-        }
+        let var = dist::log_density(cx.gb, dist, &x.var, &arg_vars, opts)
+            .map_err(|m| Diag::new(ErrorKind::Shape, span, m).expected(dist.signature()))?;
         let param_dep = x.param_dep || args.iter().any(|a| a.param_dep);
         Ok(Val { var, dtype: DType::F64, shape: shape.out, value: None, param_dep, range: None })
     }
@@ -1009,7 +1010,7 @@ impl Binder<'_> {
                     return Err(Diag::new(
                         ErrorKind::DataBound,
                         x_expr.span,
-                        format!("`{text}`{}{shown} is outside the support of {} ({})", index_text(&cond_shape, k), dist.name(), dist.support().describe()),
+                        format!("`{text}{}`{shown} is outside the support of {} ({})", index_text(&cond_shape, k), dist.name(), dist.support().describe()),
                     )
                     .expected(format!("values in {}", dist.support().describe())));
                 }

@@ -212,7 +212,7 @@ impl ModelBuilder {
         let arg_dims: Vec<Vec<usize>> = real_args.iter().map(Var::dims).collect();
         let arg_refs: Vec<&[usize]> = arg_dims.iter().map(Vec::as_slice).collect();
         dist::density_shape(dist, &x.dims(), &arg_refs).map_err(|m| BuildError::Invalid(format!("{}: {m}", dist.name())))?;
-        Ok(dist::log_density(&self.gb, dist, &x, &real_args, opts))
+        dist::log_density(&self.gb, dist, &x, &real_args, opts).map_err(|m| BuildError::Invalid(format!("{}: {m}", dist.name())))
     }
 
     /// `x ~ dist(args)`: adds the summed log density. The arguments must broadcast to `x`'s

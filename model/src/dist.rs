@@ -476,9 +476,12 @@ impl DensityOptions {
 }
 
 /// The elementwise log density of `dist` at `x` (f64, or i64 for categorical outcomes) with
-/// f64 arguments `args`, of the shape [`density_shape`] gives. Shapes are assumed checked by
-/// [`density_shape`]; failures are deferred builder errors.
-pub fn log_density(b: &GraphBuilder, dist: Dist, x: &Var, args: &[Var], opts: DensityOptions) -> Var {
+/// f64 arguments `args`, of the shape [`density_shape`] gives; an error says which argument
+/// count or shape does not fit.
+pub fn log_density(b: &GraphBuilder, dist: Dist, x: &Var, args: &[Var], opts: DensityOptions) -> Result<Var, String> {
+    let arg_dims: Vec<Vec<usize>> = args.iter().map(Var::dims).collect();
+    let arg_refs: Vec<&[usize]> = arg_dims.iter().map(Vec::as_slice).collect();
+    let shape = density_shape(dist, &x.dims(), &arg_refs)?;
     let lp = match dist.shape_rule() {
         ShapeRule::Elementwise => elementwise(b, dist, x, args, opts.exact_boundary),
         ShapeRule::Categorical => {
@@ -513,11 +516,10 @@ pub fn log_density(b: &GraphBuilder, dist: Dist, x: &Var, args: &[Var], opts: De
     } else {
         lp
     };
-    let arg_dims: Vec<Vec<usize>> = args.iter().map(Var::dims).collect();
-    let arg_refs: Vec<&[usize]> = arg_dims.iter().map(Vec::as_slice).collect();
-    match density_shape(dist, &x.dims(), &arg_refs) {
-        Ok(shape) if shape.out != lp.dims() && lp.id().is_some() => lp.broadcast_to(&shape.out),
-        _ => lp,
+    let lp = if shape.out != lp.dims() && lp.id().is_some() { lp.broadcast_to(&shape.out) } else { lp };
+    match lp.id() {
+        Some(_) => Ok(lp),
+        None => Err(format!("the log density of {} could not be built for these shapes and types", dist.signature())),
     }
 }
 

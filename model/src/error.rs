@@ -103,8 +103,9 @@ pub struct ModelError {
     pub message: String,
     /// What was expected at the location (the label under the underline).
     pub expected: String,
-    /// Where the error is.
-    pub location: Location,
+    /// Where the error is (boxed: errors travel in `Result`s on cold paths and should keep
+    /// the `Ok` side small).
+    pub location: Box<Location>,
     /// A suggestion (e.g. a close name).
     pub help: Option<String>,
     /// Secondary locations.
@@ -255,7 +256,7 @@ impl Source {
             kind: diag.kind,
             message: diag.message,
             expected: diag.expected,
-            location: self.locate(diag.span),
+            location: Box::new(self.locate(diag.span)),
             help: diag.help,
             notes: diag.notes.into_iter().map(|(span, message)| Note { message, location: self.locate(span) }).collect(),
         }
@@ -318,15 +319,16 @@ impl Diag {
     }
 }
 
-/// The declared name closest to `name` (edit distance at most a third of its length, and at
-/// most 3), for "did you mean" help.
+/// The declared name closest to `name` (edit distance at most a third of its length, at
+/// most 3, and less than the length of both, so `x` does not suggest `J`), for "did you mean".
 pub fn closest_name<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
-    let limit = (name.chars().count() / 3).clamp(1, 3);
+    let len = name.chars().count();
+    let limit = (len / 3).clamp(1, 3);
     candidates
         .into_iter()
         .filter(|c| *c != name)
         .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
+        .filter(|(d, c)| *d <= limit && *d < len && *d < c.chars().count())
         .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1)))
         .map(|(_, c)| c.to_string())
 }
@@ -374,6 +376,8 @@ mod tests {
     fn edit_distance_suggests_close_names_only() {
         assert_eq!(closest_name("thetaa", ["theta", "tau", "mu"]), Some("theta".into()));
         assert_eq!(closest_name("q", ["theta", "tau"]), None);
+        assert_eq!(closest_name("x", ["J", "y"]), None);
+        assert_eq!(closest_name("sigm", ["sigma"]), Some("sigma".into()));
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

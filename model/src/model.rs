@@ -321,11 +321,13 @@ impl Resolver {
         if given < spec.min_args || given > spec.max_args {
             let want = if spec.min_args == spec.max_args {
                 format!("{} argument{}", spec.min_args, plural(spec.min_args))
+            } else if spec.max_args == spec.min_args + 1 {
+                format!("{} or {} arguments", spec.min_args, spec.max_args)
             } else {
                 format!("{} to {} arguments", spec.min_args, spec.max_args)
             };
             return Err(Diag::new(ErrorKind::ArgCount, span, format!("`{}` takes {want}, got {given}", spec.name))
-                .expected(format!("{want}")));
+                .expected(want.to_string()));
         }
         if matches!(spec.func, Func::Stack | Func::Concatenate)
             && let Some(first) = args.first()

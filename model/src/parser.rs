@@ -84,8 +84,22 @@ impl Parser {
     }
 
     fn unexpected(&self, expected: &str) -> Diag {
-        let found = self.peek().describe();
-        Diag::new(ErrorKind::Syntax, self.span(), format!("expected {expected}, found {found}")).expected(expected.to_string())
+        let eof = self.tokens.last().map_or(0, |t| t.span.start);
+        let at_end = matches!(self.peek(), Tok::Eof | Tok::Newline) && self.span().start >= eof;
+        let found = if at_end { "end of file".to_string() } else { self.peek().describe() };
+        Diag::new(ErrorKind::Syntax, self.error_span(), format!("expected {expected}, found {found}")).expected(expected.to_string())
+    }
+
+    /// The current token's span; at the end of the file, the end of the last token (so the
+    /// error shows the line that is cut short, not an empty line after it).
+    fn error_span(&self) -> Span {
+        let eof = self.tokens.last().map_or(0, |t| t.span.start);
+        let at_end = matches!(self.peek(), Tok::Eof | Tok::Newline) && self.span().start >= eof;
+        if !at_end {
+            return self.span();
+        }
+        let end = self.tokens.iter().rev().find(|t| !matches!(t.tok, Tok::Eof | Tok::Newline)).map_or(0, |t| t.span.end);
+        Span::new(end, end)
     }
 
     fn expect(&mut self, tok: &Tok, expected: &str) -> Result<Span, Diag> {

@@ -191,21 +191,21 @@ impl Transform {
             Transform::Identity => Ok(x.to_vec()),
             Transform::Lower(a) => {
                 let a = expand(a, shape)?;
-                if let Some(i) = (0..size).find(|&i| !(x[i] > a[i])) {
+                if let Some(i) = (0..size).find(|&i| x[i].is_nan() || x[i] <= a[i]) {
                     return outside(i, &format!("above the lower bound {}", a[i]));
                 }
                 Ok(x.iter().zip(&a).map(|(x, a)| (x - a).ln()).collect())
             }
             Transform::Upper(b) => {
                 let b = expand(b, shape)?;
-                if let Some(i) = (0..size).find(|&i| !(x[i] < b[i])) {
+                if let Some(i) = (0..size).find(|&i| x[i].is_nan() || x[i] >= b[i]) {
                     return outside(i, &format!("below the upper bound {}", b[i]));
                 }
                 Ok(x.iter().zip(&b).map(|(x, b)| (b - x).ln()).collect())
             }
             Transform::LowerUpper(a, b) => {
                 let (a, b) = (expand(a, shape)?, expand(b, shape)?);
-                if let Some(i) = (0..size).find(|&i| !(x[i] > a[i] && x[i] < b[i])) {
+                if let Some(i) = (0..size).find(|&i| x[i].is_nan() || x[i] <= a[i] || x[i] >= b[i]) {
                     return outside(i, &format!("strictly between {} and {}", a[i], b[i]));
                 }
                 Ok((0..size).map(|i| tessera_graph::special::logit((x[i] - a[i]) / (b[i] - a[i]))).collect())
@@ -312,7 +312,7 @@ fn simplex_constrain(u: &[f64]) -> (Vec<f64>, f64) {
 }
 
 fn simplex_unconstrain(x: &[f64]) -> Result<Vec<f64>, String> {
-    if let Some(i) = x.iter().position(|v| !(*v >= 0.0)) {
+    if let Some(i) = x.iter().position(|v| v.is_nan() || *v < 0.0) {
         return Err(format!("value {} (element {i}) of a simplex is negative", x[i]));
     }
     let total: f64 = x.iter().sum();

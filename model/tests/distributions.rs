@@ -35,7 +35,7 @@ fn eval_case(dist: Dist, x: &Json, args: &[Json], opts: DensityOptions) -> f64 {
         arg_vars.push(b.input(&name, DType::F64, &ash));
         inputs.insert(name, value(&ad, &ash, DType::F64));
     }
-    let lp = tessera_model::dist::log_density(&b, dist, &xv, &arg_vars, opts);
+    let lp = tessera_model::dist::log_density(&b, dist, &xv, &arg_vars, opts).unwrap();
     let total = if lp.dims().is_empty() { lp } else { lp.sum_all() };
     let g = b.finish(&[&total]).unwrap_or_else(|e| panic!("{}: {e}", dist.name()));
     tessera_graph::eval(&g, &inputs).unwrap()[0].to_scalar_f64().unwrap()
@@ -113,7 +113,7 @@ fn vectorized_scalar_densities_match_elementwise() {
             args.push(b.input(&name, DType::F64, &[n]));
             inputs.insert(name, value(&vals, &[n], DType::F64));
         }
-        let lp = tessera_model::dist::log_density(&b, dist, &x, &args, DensityOptions::default());
+        let lp = tessera_model::dist::log_density(&b, dist, &x, &args, DensityOptions::default()).unwrap();
         let g = b.finish(&[&lp]).unwrap();
         let got = tessera_graph::eval(&g, &inputs).unwrap()[0].to_f64_vec();
         for (case, got) in cases.iter().zip(got) {
@@ -184,7 +184,7 @@ fn density_gradients_match_finite_differences() {
                     wrt.push(name);
                 }
             }
-            let lp = tessera_model::dist::log_density(&b, dist, &x, &args, DensityOptions::default());
+            let lp = tessera_model::dist::log_density(&b, dist, &x, &args, DensityOptions::default()).unwrap();
             let total = if lp.dims().is_empty() { lp } else { lp.sum_all() };
             let g = b.finish(&[&total]).unwrap();
             let names: Vec<&str> = wrt.iter().map(String::as_str).collect();

@@ -195,3 +195,40 @@ fn a_model_without_parameters_has_dimension_zero() {
     let want = -0.125 - 0.5 * (2.0 * std::f64::consts::PI).ln();
     assert!((bound.logp_interp(&[]).unwrap() - want).abs() < 1e-15);
 }
+
+/// The Rust API builds the same model as the language: same layout, same log density.
+#[test]
+fn rust_api_builds_the_same_model_as_the_language() {
+    use ndarray::{arr0, arr1};
+    use tessera_model::{Dist, ModelBuilder, Transform};
+    let mut m = ModelBuilder::new();
+    let y = m.graph().array(&arr1(&[28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0]));
+    let sigma = m.graph().array(&arr1(&[15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0]));
+    let (zero, one, five) = (m.graph().scalar(0.0), m.graph().scalar(1.0), m.graph().scalar(5.0));
+    let mu = m.param("mu", &[], Transform::Identity).unwrap();
+    let tau = m.param("tau", &[], Transform::Lower(arr0(0.0).into_dyn())).unwrap();
+    let theta_tilde = m.param("theta_tilde", &[8], Transform::Identity).unwrap();
+    let theta = &mu + &tau * &theta_tilde;
+    m.derived("theta", &theta).unwrap();
+    m.observe(Dist::Normal, &mu, &[&zero, &five]).unwrap();
+    m.observe(Dist::HalfCauchy, &tau, &[&five]).unwrap();
+    m.observe(Dist::Normal, &theta_tilde, &[&zero, &one]).unwrap();
+    m.observe(Dist::Normal, &y, &[&theta, &sigma]).unwrap();
+    let api = m.finish().unwrap();
+    let lang = bind("eight_schools.tess", EIGHT_SCHOOLS_DATA);
+    assert_eq!(api.layout(), lang.layout());
+    assert_eq!(api.output_names(), lang.output_names());
+    for (theta, want) in points(&fixture()["eight_schools"]) {
+        let got = api.logp_interp(&theta).unwrap();
+        assert!(close(got, want, 1e-12), "{got} vs {want}");
+        assert!(close(got, lang.logp_interp(&theta).unwrap(), 1e-14));
+    }
+    // A value smaller than its arguments is refused by the API too.
+    let mut m = ModelBuilder::new();
+    let x = m.param("x", &[], Transform::Identity).unwrap();
+    let locs = m.graph().array(&arr1(&[0.0, 1.0]));
+    let s = m.graph().scalar(1.0);
+    assert!(m.observe(Dist::Normal, &x, &[&locs, &s]).unwrap_err().to_string().contains("larger than the value's"));
+    let Err(e) = m.param("x", &[2], Transform::Identity) else { panic!("a duplicate parameter was accepted") };
+    assert!(e.to_string().contains("declared twice"), "{e}");
+}

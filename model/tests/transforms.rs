@@ -88,10 +88,12 @@ fn log_abs_det(mut a: Vec<Vec<f64>>) -> f64 {
         a.swap(col, pivot);
         let p = a[col][col];
         total += p.abs().ln();
-        for row in col + 1..n {
-            let f = a[row][col] / p;
-            for k in col..n {
-                a[row][k] -= f * a[col][k];
+        let (top, bottom) = a.split_at_mut(col + 1);
+        let pivot_row = &top[col];
+        for row in bottom {
+            let f = row[col] / p;
+            for (x, q) in row[col..].iter_mut().zip(&pivot_row[col..]) {
+                *x -= f * q;
             }
         }
     }

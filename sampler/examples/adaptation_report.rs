@@ -3,7 +3,8 @@
 //! processes on the machine do not distort it); prints the markdown tables of
 //! `sampler/ADAPTATION.md`.
 //!
-//! Run: `cargo run --release -p tessera-sampler --example adaptation_report [seeds]`
+//! Run: `cargo run --release -p tessera-sampler --example adaptation_report [seeds] [section]`
+//! with `section` one of `all` (default), `adaptation`, `nutpie`, `overhead`.
 
 use std::time::Instant;
 
@@ -138,6 +139,21 @@ fn run_many(target: &Target, adaptation: &Adaptation, tune: usize, seeds: u64) -
 
 fn main() -> Result<(), SampleError> {
     let seeds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let section = std::env::args().nth(2).unwrap_or_else(|| "all".into());
+    if section == "all" || section == "adaptation" {
+        adaptation_tables(seeds)?;
+    }
+    if section == "all" || section == "nutpie" {
+        nutpie_comparison(seeds)?;
+    }
+    if section == "all" || section == "overhead" {
+        overhead_report()?;
+    }
+    Ok(())
+}
+
+/// Both schemes on every target and tuning length.
+fn adaptation_tables(seeds: u64) -> Result<(), SampleError> {
     println!("Means over {seeds} seeds (seeds 1..={seeds}); 4 chains x 1000 draws; mass ratio = worst over seeds and chains.\n");
     println!("| target | adaptation | tune | step size stable after | mass matrix worst ratio | grad evals / draw | min ESS_bulk / grad | mean ESS_bulk / grad | min ESS_bulk | min ESS_tail | mean accept_stat | divergences |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
@@ -162,8 +178,7 @@ fn main() -> Result<(), SampleError> {
             }
         }
     }
-    nutpie_comparison(seeds)?;
-    overhead_report()
+    Ok(())
 }
 
 /// CPU seconds used by this process so far (utime + stime from `/proc/self/stat`, in clock
@@ -178,16 +193,23 @@ fn cpu_seconds(start: Instant) -> f64 {
     from_proc.unwrap_or_else(|| start.elapsed().as_secs_f64())
 }
 
-/// CPU seconds per call of `f`, over at least `budget` CPU seconds.
+/// CPU seconds per call of `f`, over at least `budget` CPU seconds. Calls run in batches of
+/// about 50 ms so that reading the CPU clock (a `/proc` read) costs nothing per call.
 fn cpu_per_call(budget: f64, mut f: impl FnMut()) -> f64 {
+    let probe = Instant::now();
+    for _ in 0..10 {
+        f();
+    }
+    let per_call = probe.elapsed().as_secs_f64() / 10.0;
+    let batch = ((0.05 / per_call.max(1e-9)) as u64).max(1);
     let start = Instant::now();
     let begin = cpu_seconds(start);
     let mut calls = 0u64;
     while cpu_seconds(start) - begin < budget {
-        for _ in 0..10 {
+        for _ in 0..batch {
             f();
         }
-        calls += 10;
+        calls += batch;
     }
     (cpu_seconds(start) - begin) / calls as f64
 }

@@ -91,6 +91,7 @@ impl<'s, D: LogDensity> ChainRunner<'s, D> {
     ) -> Result<(), ChainError> {
         trace.init_point = self.initialize(trace.chain)?;
         self.start_adaptation()?;
+        self.reserve_storage(trace);
         let tune = self.settings.tune;
         for draw in 0..tune + self.settings.draws {
             if cancel.is_cancelled() {
@@ -113,6 +114,24 @@ impl<'s, D: LogDensity> ChainRunner<'s, D> {
             self.report(trace, progress, ChainStatus::Running);
         }
         Ok(())
+    }
+
+    /// Reserves the trace's memory up front (growing it draw by draw copies it repeatedly);
+    /// if the reservation fails the vectors simply grow as needed.
+    fn reserve_storage(&self, trace: &mut ChainTrace) {
+        let dim = self.nuts.density.dim();
+        let draws = self.settings.draws;
+        let _ = trace.stats.try_reserve_exact(draws);
+        if let Some(values) = draws.checked_mul(dim) {
+            let _ = trace.draws.try_reserve_exact(values);
+        }
+        if self.settings.keep_warmup {
+            let tune = self.settings.tune;
+            let _ = trace.warmup_stats.try_reserve_exact(tune);
+            if let Some(values) = tune.checked_mul(dim) {
+                let _ = trace.warmup_draws.try_reserve_exact(values);
+            }
+        }
     }
 
     /// A caller-given point, or uniform(-r, r) points until one has a finite log density and

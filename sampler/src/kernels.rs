@@ -1,14 +1,17 @@
 //! The vector loops of a leapfrog step and of the U-turn check, written so the compiler
-//! vectorizes them: inputs are re-sliced to one length (no bounds checks in the loop) and sums
-//! use `LANES` independent accumulators (a single accumulator serializes on the add latency).
-//! The summation order is fixed, so results do not depend on the thread a chain runs on.
+//! vectorizes them: inputs are split into fixed-size chunks (no bounds checks in the loop) and
+//! sums use independent partial sums per lane (a single accumulator serializes on the add
+//! latency). The summation order is fixed, so results do not depend on the thread a chain runs
+//! on.
 
-/// Number of independent partial sums in reductions.
-const LANES: usize = 4;
+/// Lanes of the loops with one or two sums (4 vector accumulators of two f64 on SSE2).
+const LANES: usize = 8;
+/// Lanes of the U-turn loop, which keeps six sums: one SSE2 register each, no spills.
+const TURN_LANES: usize = 2;
 
-/// Sums the lanes of a partial-sum vector in a fixed order.
-fn sum_lanes(acc: [f64; LANES]) -> f64 {
-    (acc[0] + acc[1]) + (acc[2] + acc[3])
+/// Sums partial sums in a fixed order.
+fn sum_lanes<const N: usize>(acc: [f64; N]) -> f64 {
+    acc.iter().sum()
 }
 
 /// First half of a leapfrog step: `p' = p + half * g`, `q' = q + eps * inv_mass * p'`.
@@ -23,38 +26,37 @@ pub(crate) fn half_kick_and_drift(
     half: f64,
     eps: f64,
 ) {
-    let n = q_new.len().min(p_new.len()).min(q.len()).min(p.len()).min(grad.len()).min(inv_mass.len());
-    let (q_new, p_new, q, p, grad, inv_mass) = (&mut q_new[..n], &mut p_new[..n], &q[..n], &p[..n], &grad[..n], &inv_mass[..n]);
-    for i in 0..n {
-        let pi = p[i] + half * grad[i];
-        p_new[i] = pi;
-        q_new[i] = q[i] + eps * inv_mass[i] * pi;
+    let outputs = q_new.iter_mut().zip(p_new.iter_mut());
+    let inputs = q.iter().zip(p).zip(grad).zip(inv_mass);
+    for ((q_new, p_new), (((&q, &p), &g), &inv_m)) in outputs.zip(inputs) {
+        let pi = p + half * g;
+        *p_new = pi;
+        *q_new = q + eps * inv_m * pi;
     }
 }
 
 /// Second half of a leapfrog step: `p += half * g`, `v = inv_mass * p`; returns `p·v`.
 pub(crate) fn half_kick_with_velocity(p: &mut [f64], v: &mut [f64], grad: &[f64], inv_mass: &[f64], half: f64) -> f64 {
-    let n = p.len().min(v.len()).min(grad.len()).min(inv_mass.len());
-    let (p, v, grad, inv_mass) = (&mut p[..n], &mut v[..n], &grad[..n], &inv_mass[..n]);
+    let kick = |p: &mut f64, v: &mut f64, g: f64, inv_m: f64| {
+        let pi = *p + half * g;
+        *p = pi;
+        let vi = pi * inv_m;
+        *v = vi;
+        pi * vi
+    };
+    let (p_chunks, p_rest) = p.as_chunks_mut::<LANES>();
+    let (v_chunks, v_rest) = v.as_chunks_mut::<LANES>();
+    let (g_chunks, g_rest) = grad.as_chunks::<LANES>();
+    let (m_chunks, m_rest) = inv_mass.as_chunks::<LANES>();
     let mut acc = [0.0; LANES];
-    let body = n - n % LANES;
-    for base in (0..body).step_by(LANES) {
-        for (lane, a) in acc.iter_mut().enumerate() {
-            let i = base + lane;
-            let pi = p[i] + half * grad[i];
-            p[i] = pi;
-            let vi = pi * inv_mass[i];
-            v[i] = vi;
-            *a += pi * vi;
+    for (((p, v), g), m) in p_chunks.iter_mut().zip(v_chunks).zip(g_chunks).zip(m_chunks) {
+        for lane in 0..LANES {
+            acc[lane] += kick(&mut p[lane], &mut v[lane], g[lane], m[lane]);
         }
     }
     let mut total = sum_lanes(acc);
-    for i in body..n {
-        let pi = p[i] + half * grad[i];
-        p[i] = pi;
-        let vi = pi * inv_mass[i];
-        v[i] = vi;
-        total += pi * vi;
+    for (((p, v), &g), &m) in p_rest.iter_mut().zip(v_rest).zip(g_rest).zip(m_rest) {
+        total += kick(p, v, g, m);
     }
     total
 }
@@ -62,27 +64,26 @@ pub(crate) fn half_kick_with_velocity(p: &mut [f64], v: &mut [f64], grad: &[f64]
 /// Momentum `p = z * sqrt_mass` from standard normals `z` (already in `p`), velocity
 /// `v = inv_mass * p`; returns `p·v`.
 pub(crate) fn scale_momentum(p: &mut [f64], v: &mut [f64], sqrt_mass: &[f64], inv_mass: &[f64]) -> f64 {
-    let n = p.len().min(v.len()).min(sqrt_mass.len()).min(inv_mass.len());
-    let (p, v, sqrt_mass, inv_mass) = (&mut p[..n], &mut v[..n], &sqrt_mass[..n], &inv_mass[..n]);
+    let scale = |p: &mut f64, v: &mut f64, s: f64, inv_m: f64| {
+        let pi = *p * s;
+        *p = pi;
+        let vi = pi * inv_m;
+        *v = vi;
+        pi * vi
+    };
+    let (p_chunks, p_rest) = p.as_chunks_mut::<LANES>();
+    let (v_chunks, v_rest) = v.as_chunks_mut::<LANES>();
+    let (s_chunks, s_rest) = sqrt_mass.as_chunks::<LANES>();
+    let (m_chunks, m_rest) = inv_mass.as_chunks::<LANES>();
     let mut acc = [0.0; LANES];
-    let body = n - n % LANES;
-    for base in (0..body).step_by(LANES) {
-        for (lane, a) in acc.iter_mut().enumerate() {
-            let i = base + lane;
-            let pi = p[i] * sqrt_mass[i];
-            p[i] = pi;
-            let vi = pi * inv_mass[i];
-            v[i] = vi;
-            *a += pi * vi;
+    for (((p, v), s), m) in p_chunks.iter_mut().zip(v_chunks).zip(s_chunks).zip(m_chunks) {
+        for lane in 0..LANES {
+            acc[lane] += scale(&mut p[lane], &mut v[lane], s[lane], m[lane]);
         }
     }
     let mut total = sum_lanes(acc);
-    for i in body..n {
-        let pi = p[i] * sqrt_mass[i];
-        p[i] = pi;
-        let vi = pi * inv_mass[i];
-        v[i] = vi;
-        total += pi * vi;
+    for (((p, v), &s), &m) in p_rest.iter_mut().zip(v_rest).zip(s_rest).zip(m_rest) {
+        total += scale(p, v, s, m);
     }
     total
 }
@@ -107,88 +108,84 @@ pub(crate) struct TurnInputs<'a> {
     pub(crate) v_right_start: &'a [f64],
 }
 
+/// The six products of one coordinate (see [`turning_dots`]), in the order of its result.
+#[allow(clippy::too_many_arguments)]
+fn turn_terms(rl: f64, rr: f64, vs: f64, ve: f64, ple: f64, vle: f64, prs: f64, vrs: f64) -> [f64; 6] {
+    let full = rl + rr;
+    let extended_left = rl + prs;
+    let extended_right = rr + ple;
+    [full * vs, full * ve, extended_left * vs, extended_left * vrs, extended_right * vle, extended_right * ve]
+}
+
 /// The six dot products of the generalized U-turn criterion with Stan's extra checks:
 /// `(rho_L + rho_R)` with both end velocities, `(rho_L + p_R,start)` with `v_start` and
 /// `v_R,start`, and `(rho_R + p_L,end)` with `v_L,end` and `v_end`.
-#[allow(clippy::needless_range_loop)] // index loops over re-sliced inputs vectorize best
 pub(crate) fn turning_dots(t: &TurnInputs<'_>) -> [f64; 6] {
-    let n = [t.rho_left, t.rho_right, t.v_start, t.v_end, t.p_left_end, t.v_left_end, t.p_right_start, t.v_right_start]
-        .iter()
-        .map(|s| s.len())
-        .min()
-        .unwrap_or(0);
-    let (rl, rr, vs, ve) = (&t.rho_left[..n], &t.rho_right[..n], &t.v_start[..n], &t.v_end[..n]);
-    let (ple, vle, prs, vrs) = (&t.p_left_end[..n], &t.v_left_end[..n], &t.p_right_start[..n], &t.v_right_start[..n]);
-    let mut acc = [[0.0; LANES]; 6];
-    let body = n - n % LANES;
-    for base in (0..body).step_by(LANES) {
-        for lane in 0..LANES {
-            let i = base + lane;
-            let full = rl[i] + rr[i];
-            let extended_left = rl[i] + prs[i];
-            let extended_right = rr[i] + ple[i];
-            acc[0][lane] += full * vs[i];
-            acc[1][lane] += full * ve[i];
-            acc[2][lane] += extended_left * vs[i];
-            acc[3][lane] += extended_left * vrs[i];
-            acc[4][lane] += extended_right * vle[i];
-            acc[5][lane] += extended_right * ve[i];
+    const L: usize = TURN_LANES;
+    let (rl, rl_rest) = t.rho_left.as_chunks::<L>();
+    let (rr, rr_rest) = t.rho_right.as_chunks::<L>();
+    let (vs, vs_rest) = t.v_start.as_chunks::<L>();
+    let (ve, ve_rest) = t.v_end.as_chunks::<L>();
+    let (ple, ple_rest) = t.p_left_end.as_chunks::<L>();
+    let (vle, vle_rest) = t.v_left_end.as_chunks::<L>();
+    let (prs, prs_rest) = t.p_right_start.as_chunks::<L>();
+    let (vrs, vrs_rest) = t.v_right_start.as_chunks::<L>();
+    let chunks = rl.iter().zip(rr).zip(vs).zip(ve).zip(ple).zip(vle).zip(prs).zip(vrs);
+    let mut acc = [[0.0; L]; 6];
+    for (((((((rl, rr), vs), ve), ple), vle), prs), vrs) in chunks {
+        for lane in 0..L {
+            let terms = turn_terms(rl[lane], rr[lane], vs[lane], ve[lane], ple[lane], vle[lane], prs[lane], vrs[lane]);
+            for (a, term) in acc.iter_mut().zip(terms) {
+                a[lane] += term;
+            }
         }
     }
     let mut dots = acc.map(sum_lanes);
-    for i in body..n {
-        let full = rl[i] + rr[i];
-        let extended_left = rl[i] + prs[i];
-        let extended_right = rr[i] + ple[i];
-        dots[0] += full * vs[i];
-        dots[1] += full * ve[i];
-        dots[2] += extended_left * vs[i];
-        dots[3] += extended_left * vrs[i];
-        dots[4] += extended_right * vle[i];
-        dots[5] += extended_right * ve[i];
+    let rest = rl_rest.iter().zip(rr_rest).zip(vs_rest).zip(ve_rest).zip(ple_rest).zip(vle_rest).zip(prs_rest).zip(vrs_rest);
+    for (((((((&rl, &rr), &vs), &ve), &ple), &vle), &prs), &vrs) in rest {
+        for (d, term) in dots.iter_mut().zip(turn_terms(rl, rr, vs, ve, ple, vle, prs, vrs)) {
+            *d += term;
+        }
     }
     dots
 }
 
 /// `((a + b)·x, (a + b)·y)`: the U-turn check of two single points.
-#[allow(clippy::needless_range_loop)] // index loops over re-sliced inputs vectorize best
 pub(crate) fn sum_dot2(a: &[f64], b: &[f64], x: &[f64], y: &[f64]) -> (f64, f64) {
-    let n = a.len().min(b.len()).min(x.len()).min(y.len());
-    let (a, b, x, y) = (&a[..n], &b[..n], &x[..n], &y[..n]);
+    let (ac, a_rest) = a.as_chunks::<LANES>();
+    let (bc, b_rest) = b.as_chunks::<LANES>();
+    let (xc, x_rest) = x.as_chunks::<LANES>();
+    let (yc, y_rest) = y.as_chunks::<LANES>();
     let mut acc = [[0.0; LANES]; 2];
-    let body = n - n % LANES;
-    for base in (0..body).step_by(LANES) {
+    for (((a, b), x), y) in ac.iter().zip(bc).zip(xc).zip(yc) {
         for lane in 0..LANES {
-            let i = base + lane;
-            let s = a[i] + b[i];
-            acc[0][lane] += s * x[i];
-            acc[1][lane] += s * y[i];
+            let s = a[lane] + b[lane];
+            acc[0][lane] += s * x[lane];
+            acc[1][lane] += s * y[lane];
         }
     }
     let [mut dx, mut dy] = acc.map(sum_lanes);
-    for i in body..n {
-        let s = a[i] + b[i];
-        dx += s * x[i];
-        dy += s * y[i];
+    for (((&a, &b), &x), &y) in a_rest.iter().zip(b_rest).zip(x_rest).zip(y_rest) {
+        let s = a + b;
+        dx += s * x;
+        dy += s * y;
     }
     (dx, dy)
 }
 
 /// `a·b` with `LANES` partial sums.
-#[allow(clippy::needless_range_loop)] // index loops over re-sliced inputs vectorize best
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
+    let (ac, a_rest) = a.as_chunks::<LANES>();
+    let (bc, b_rest) = b.as_chunks::<LANES>();
     let mut acc = [0.0; LANES];
-    let body = n - n % LANES;
-    for base in (0..body).step_by(LANES) {
+    for (a, b) in ac.iter().zip(bc) {
         for lane in 0..LANES {
-            acc[lane] += a[base + lane] * b[base + lane];
+            acc[lane] += a[lane] * b[lane];
         }
     }
     let mut total = sum_lanes(acc);
-    for i in body..n {
-        total += a[i] * b[i];
+    for (&a, &b) in a_rest.iter().zip(b_rest) {
+        total += a * b;
     }
     total
 }
@@ -217,7 +214,7 @@ mod tests {
 
     #[test]
     fn kernels_match_naive_loops_for_every_remainder() {
-        for n in [0, 1, 3, 4, 5, 9, 17] {
+        for n in [0, 1, 3, 4, 5, 8, 9, 17, 33] {
             let v = |k: f64| (0..n).map(|i| ((i as f64 + 1.0) * k).sin()).collect::<Vec<f64>>();
             let (a, b, x, y) = (v(1.0), v(2.0), v(3.0), v(4.0));
             let s: Vec<f64> = a.iter().zip(&b).map(|(p, q)| p + q).collect();

@@ -5,6 +5,13 @@
 //! and timing. [`diagnostics`] computes ArviZ's convergence statistics on any quantity, and
 //! [`cmdstan_csv`] writes files ArviZ's `from_cmdstan` reads.
 //!
+//! Layout: `density` (the trait), `settings`, `nuts` (trajectory and tree, with `kernels`
+//! for its vector loops and `metric`), `adapt` (dual averaging; Stan's windowed and nutpie's
+//! gradient-based diagonal mass matrix), `chain` (one chain: initialization, tuning, drawing;
+//! `rng` its random stream), `run` (parallel chains, progress, cancellation), `trace`
+//! (results), `diagnostics`, `cmdstan_csv`, `targets` (reference densities).
+//! Measurements behind the default adaptation are in `sampler/ADAPTATION.md`.
+//!
 //! ```
 //! use tessera_sampler::{Settings, sample, targets::IidGaussian};
 //!

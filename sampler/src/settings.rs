@@ -50,9 +50,9 @@ pub struct Settings {
     /// Default `None`.
     pub step_size: Option<f64>,
     /// Initial diagonal of the inverse mass matrix (length `dim`). `None` starts from the
-    /// adaptation's own guess (identity for Stan's scheme, `1 / |gradient|` for nutpie's);
-    /// with `tune = 0` a given value is used for every draw, e.g. to reuse an earlier run's
-    /// [`AdaptationResult`](crate::AdaptationResult). Default `None`.
+    /// adaptation's own guess (identity for Stan's scheme, `1 / |gradient|` for nutpie's; the
+    /// identity when `tune = 0`); with `tune = 0` a given value is used for every draw, e.g. to
+    /// reuse an earlier run's [`AdaptationResult`](crate::AdaptationResult). Default `None`.
     pub inv_mass_diag: Option<Vec<f64>>,
 }
 

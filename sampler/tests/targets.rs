@@ -59,6 +59,22 @@ fn scaled_gaussian_100d_moments_and_mass_matrix_with_both_adaptations() {
     }
 }
 
+#[test]
+fn gaussian_with_standard_deviations_from_001_to_100() {
+    // The literal reading of "scales from 0.01 to 100": eight orders of magnitude of variance.
+    let scales: Vec<f64> = (0..100).map(|i| 10f64.powf(-2.0 + 4.0 * i as f64 / 99.0)).collect();
+    let variances: Vec<f64> = scales.iter().map(|s| s * s).collect();
+    let density = DiagGaussian::new(&scales);
+    for adaptation in [Adaptation::default(), Adaptation::StanWindowed(StanAdaptation::default())] {
+        let trace = match sample(&density, &Settings { adaptation, ..settings(15) }) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        };
+        check_moments(&trace, &scales);
+        check_mass_matrix(&trace, &variances, 2.0);
+    }
+}
+
 /// Largest eigenvalue of a symmetric positive definite matrix by power iteration.
 fn largest_eigenvalue(matrix: &[f64], dim: usize) -> f64 {
     let mut v = vec![1.0; dim];
