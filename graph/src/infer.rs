@@ -193,6 +193,7 @@ pub fn infer(op: &Op, args: &[&TensorType]) -> Result<TensorType> {
             }
             Ok(b.clone())
         }
+        Op::Fused(k) => infer_fused(k, args),
         Op::DiagMatrix => {
             let v = args[0];
             if v.shape.rank() != 1 {
@@ -227,6 +228,7 @@ fn check_arity(op: &Op, n: usize) -> std::result::Result<(), String> {
         }
         Op::Where => (3, 3),
         Op::Concatenate { .. } | Op::Stack { .. } => (1, usize::MAX),
+        Op::Fused(k) => (k.arity(), u16::MAX as usize),
     };
     if n < lo || n > hi {
         let want = if lo == hi { lo.to_string() } else { format!("at least {lo}") };
@@ -337,4 +339,17 @@ fn infer_matmul(a: &TensorType, b: &TensorType) -> std::result::Result<TensorTyp
         return Err(format!("inner dimensions differ: {a} and {b} ({inner_a} vs {inner_b})"));
     }
     Ok(TensorType { dtype: a.dtype, shape: Shape(dims) })
+}
+
+/// A fused kernel: each instruction typed by the plain ops' rules; the result is the body's
+/// dtype over the iteration shape (the operands' broadcast), reduced when the kernel reduces.
+fn infer_fused(k: &crate::FusedKernel, args: &[&TensorType]) -> Result<TensorType> {
+    let dtypes = k.dtypes(args)?;
+    let shape = crate::FusedKernel::iteration_shape(args)?;
+    let dtype = *dtypes.last().ok_or_else(|| GraphError::op("fused", "the kernel body is empty"))?;
+    let elementwise = TensorType { dtype, shape };
+    match &k.reduce {
+        None => Ok(elementwise),
+        Some(r) => infer_reduce(r.kind, &r.axes, r.keepdims, &elementwise).map_err(|m| GraphError::op("fused", m)),
+    }
 }

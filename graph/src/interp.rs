@@ -38,6 +38,7 @@ macro_rules! per_dtype {
 }
 
 mod elementwise;
+mod fused;
 mod linalg;
 mod reduce;
 mod structural;
@@ -259,6 +260,7 @@ fn compute(op: &Op, args: &[&Value], out: &TensorType) -> Result<Value, EvalErro
         Op::LogDetChol => linalg::logdet_chol(arg(0)?),
         Op::Diag => linalg::diag(arg(0)?),
         Op::DiagMatrix => linalg::diag_matrix(arg(0)?),
+        Op::Fused(k) => fused::fused(k, args, &out.shape),
     }
 }
 

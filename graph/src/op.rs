@@ -271,6 +271,9 @@ pub enum Op {
     Diag,
     /// A square matrix with the vector on its diagonal.
     DiagMatrix,
+    /// A fused elementwise kernel (optionally followed by a reduction) over its operands,
+    /// built by the rewrite pipeline's fusion pass (see [`crate::FusedKernel`]).
+    Fused(Arc<crate::FusedKernel>),
 }
 
 impl Op {
@@ -302,6 +305,7 @@ impl Op {
             Op::LogDetChol => "logdet_chol",
             Op::Diag => "diag",
             Op::DiagMatrix => "diag_matrix",
+            Op::Fused(_) => "fused",
         }
     }
 

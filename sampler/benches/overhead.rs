@@ -15,7 +15,12 @@ const DIM: usize = 1000;
 
 /// Post-tuning sampling on one thread: the step size and metric of a tuned run, no tuning.
 fn nuts_settings(density: &IidGaussian) -> Settings {
-    let single = Settings { chains: 1, cores: 1, seed: 1, ..Settings::default() };
+    let single = Settings {
+        chains: 1,
+        cores: 1,
+        seed: 1,
+        ..Settings::default()
+    };
     let adapted = match sample(density, &single) {
         Ok(trace) => trace.chains[0].adaptation.clone(),
         Err(e) => panic!("{e}"),
@@ -46,9 +51,13 @@ fn gradient_benches(c: &mut Criterion) {
     let mut grad = vec![0.0; DIM];
     let mut group = c.benchmark_group("gradient");
     let mut iid = IidGaussian::new(DIM);
-    group.bench_function("iid_1000d", |b| b.iter(|| iid.logp_grad(black_box(&x), black_box(&mut grad))));
+    group.bench_function("iid_1000d", |b| {
+        b.iter(|| iid.logp_grad(black_box(&x), black_box(&mut grad)))
+    });
     let mut dense = dense_gaussian();
-    group.bench_function("dense_1000d", |b| b.iter(|| dense.logp_grad(black_box(&x), black_box(&mut grad))));
+    group.bench_function("dense_1000d", |b| {
+        b.iter(|| dense.logp_grad(black_box(&x), black_box(&mut grad)))
+    });
     group.finish();
 }
 
@@ -57,13 +66,19 @@ fn nuts_benches(c: &mut Criterion) {
     let settings = nuts_settings(&density);
     // The run is deterministic, so its number of leapfrog steps is known in advance.
     let leapfrogs = match sample(&density, &settings) {
-        Ok(trace) => trace.chains.iter().map(|ch| ch.grad_evals_tune + ch.grad_evals_sampling).sum::<u64>(),
+        Ok(trace) => trace
+            .chains
+            .iter()
+            .map(|ch| ch.grad_evals_tune + ch.grad_evals_sampling)
+            .sum::<u64>(),
         Err(e) => panic!("{e}"),
     };
     let mut group = c.benchmark_group("nuts");
     group.throughput(Throughput::Elements(leapfrogs));
     group.sample_size(20);
-    group.bench_function("iid_1000d", |b| b.iter(|| sample(black_box(&density), &settings)));
+    group.bench_function("iid_1000d", |b| {
+        b.iter(|| sample(black_box(&density), &settings))
+    });
     group.finish();
 }
 

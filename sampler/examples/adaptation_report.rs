@@ -11,7 +11,8 @@ use std::time::Instant;
 use tessera_sampler::diagnostics::{ess_bulk, ess_tail};
 use tessera_sampler::targets::{Ar1Gaussian, DenseGaussian, DiagGaussian, IidGaussian};
 use tessera_sampler::{
-    Adaptation, GradientAdaptation, LogDensity, SampleError, Settings, StanAdaptation, Trace, sample,
+    Adaptation, GradientAdaptation, LogDensity, SampleError, Settings, StanAdaptation, Trace,
+    sample,
 };
 
 /// Samples a fixed density with the given settings.
@@ -24,8 +25,16 @@ struct Target {
     run: Runner,
 }
 
-fn target<D: LogDensity + Clone + Send + 'static>(name: &'static str, density: D, variances: Vec<f64>) -> Target {
-    Target { name, variances, run: Box::new(move |s| sample(&density, s)) }
+fn target<D: LogDensity + Clone + Send + 'static>(
+    name: &'static str,
+    density: D,
+    variances: Vec<f64>,
+) -> Target {
+    Target {
+        name,
+        variances,
+        run: Box::new(move |s| sample(&density, s)),
+    }
 }
 
 fn targets() -> Vec<Target> {
@@ -33,8 +42,16 @@ fn targets() -> Vec<Target> {
     let correlated = Ar1Gaussian::new(20, 0.5, 1.25);
     vec![
         target("iid_normal_100d", IidGaussian::new(100), vec![1.0; 100]),
-        target("gaussian_100d", DiagGaussian::new(&scales), scales.iter().map(|s| s * s).collect()),
-        target("correlated_20d", correlated.density.clone(), correlated.variances()),
+        target(
+            "gaussian_100d",
+            DiagGaussian::new(&scales),
+            scales.iter().map(|s| s * s).collect(),
+        ),
+        target(
+            "correlated_20d",
+            correlated.density.clone(),
+            correlated.variances(),
+        ),
     ]
 }
 
@@ -67,7 +84,13 @@ fn stable_at(trace: &Trace) -> f64 {
     let per_chain = trace.chains.iter().map(|c| {
         let last = c.adaptation.step_size;
         let far = |s: &f64| (s / last).ln().abs() > 1.1f64.ln();
-        c.warmup_stats.iter().map(|s| s.step_size_bar).collect::<Vec<_>>().iter().rposition(far).map_or(0, |i| i + 1)
+        c.warmup_stats
+            .iter()
+            .map(|s| s.step_size_bar)
+            .collect::<Vec<_>>()
+            .iter()
+            .rposition(far)
+            .map_or(0, |i| i + 1)
     });
     per_chain.map(|x| x as f64).sum::<f64>() / trace.chains.len() as f64
 }
@@ -76,7 +99,13 @@ fn mass_ratio(trace: &Trace, variances: &[f64]) -> f64 {
     trace
         .chains
         .iter()
-        .flat_map(|c| c.adaptation.inv_mass_diag.iter().zip(variances).map(|(m, v)| (m / v).max(v / m)))
+        .flat_map(|c| {
+            c.adaptation
+                .inv_mass_diag
+                .iter()
+                .zip(variances)
+                .map(|(m, v)| (m / v).max(v / m))
+        })
         .fold(1.0, f64::max)
 }
 
@@ -96,7 +125,12 @@ fn figures(trace: &Trace, variances: &[f64], seconds: f64) -> RunFigures {
         min_ess_bulk: min(&bulk),
         min_ess_tail: min(&tail),
         divergences: trace.divergences() as f64,
-        mean_accept: trace.chains.iter().flat_map(|c| c.stats.iter().map(|s| s.accept_stat)).sum::<f64>() / draws as f64,
+        mean_accept: trace
+            .chains
+            .iter()
+            .flat_map(|c| c.stats.iter().map(|s| s.accept_stat))
+            .sum::<f64>()
+            / draws as f64,
         seconds,
     }
 }
@@ -118,7 +152,12 @@ fn mean_figures(runs: &[RunFigures]) -> RunFigures {
     }
 }
 
-fn run_many(target: &Target, adaptation: &Adaptation, tune: usize, seeds: u64) -> Result<RunFigures, SampleError> {
+fn run_many(
+    target: &Target,
+    adaptation: &Adaptation,
+    tune: usize,
+    seeds: u64,
+) -> Result<RunFigures, SampleError> {
     let mut runs = Vec::new();
     for seed in 1..=seeds {
         let settings = Settings {
@@ -132,13 +171,20 @@ fn run_many(target: &Target, adaptation: &Adaptation, tune: usize, seeds: u64) -
         };
         let start = Instant::now();
         let trace = (target.run)(&settings)?;
-        runs.push(figures(&trace, &target.variances, start.elapsed().as_secs_f64()));
+        runs.push(figures(
+            &trace,
+            &target.variances,
+            start.elapsed().as_secs_f64(),
+        ));
     }
     Ok(mean_figures(&runs))
 }
 
 fn main() -> Result<(), SampleError> {
-    let seeds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10);
+    let seeds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let section = std::env::args().nth(2).unwrap_or_else(|| "all".into());
     if section == "all" || section == "adaptation" {
         adaptation_tables(seeds)?;
@@ -154,8 +200,12 @@ fn main() -> Result<(), SampleError> {
 
 /// Both schemes on every target and tuning length.
 fn adaptation_tables(seeds: u64) -> Result<(), SampleError> {
-    println!("Means over {seeds} seeds (seeds 1..={seeds}); 4 chains x 1000 draws; mass ratio = worst over seeds and chains.\n");
-    println!("| target | adaptation | tune | step size stable after | mass matrix worst ratio | grad evals / draw | min ESS_bulk / grad | mean ESS_bulk / grad | min ESS_bulk | min ESS_tail | mean accept_stat | divergences |");
+    println!(
+        "Means over {seeds} seeds (seeds 1..={seeds}); 4 chains x 1000 draws; mass ratio = worst over seeds and chains.\n"
+    );
+    println!(
+        "| target | adaptation | tune | step size stable after | mass matrix worst ratio | grad evals / draw | min ESS_bulk / grad | mean ESS_bulk / grad | min ESS_bulk | min ESS_tail | mean accept_stat | divergences |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for target in targets() {
         for adaptation in schemes() {
@@ -184,12 +234,19 @@ fn adaptation_tables(seeds: u64) -> Result<(), SampleError> {
 /// CPU seconds used by this process so far (utime + stime from `/proc/self/stat`, in clock
 /// ticks of 10 ms); wall-clock seconds where `/proc` is not available.
 fn cpu_seconds(start: Instant) -> f64 {
-    let from_proc = std::fs::read_to_string("/proc/self/stat").ok().and_then(|stat| {
-        let fields: Vec<f64> = stat.rsplit_once(')')?.1.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-        // After the command name: state (not numeric, skipped), then ppid ...; utime and
-        // stime are the 14th and 15th fields of the line, i.e. numeric fields 10 and 11 here.
-        Some((fields.get(10)? + fields.get(11)?) / 100.0)
-    });
+    let from_proc = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            let fields: Vec<f64> = stat
+                .rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            // After the command name: state (not numeric, skipped), then ppid ...; utime and
+            // stime are the 14th and 15th fields of the line, i.e. numeric fields 10 and 11 here.
+            Some((fields.get(10)? + fields.get(11)?) / 100.0)
+        });
     from_proc.unwrap_or_else(|| start.elapsed().as_secs_f64())
 }
 
@@ -218,7 +275,14 @@ fn cpu_per_call(budget: f64, mut f: impl FnMut()) -> f64 {
 fn overhead_report() -> Result<(), SampleError> {
     const DIM: usize = 1000;
     let density = IidGaussian::new(DIM);
-    let tuned = sample(&density, &Settings { chains: 1, cores: 1, ..Settings::default() })?;
+    let tuned = sample(
+        &density,
+        &Settings {
+            chains: 1,
+            cores: 1,
+            ..Settings::default()
+        },
+    )?;
     let adapted = &tuned.chains[0].adaptation;
     let settings = Settings {
         tune: 0,
@@ -245,18 +309,37 @@ fn overhead_report() -> Result<(), SampleError> {
     for i in 0..DIM {
         precision[i * DIM + i] = 1.0;
     }
-    let mut dense = DenseGaussian::from_precision(DIM, precision).ok_or_else(|| SampleError::InvalidSettings("shape".into()))?;
+    let mut dense = DenseGaussian::from_precision(DIM, precision)
+        .ok_or_else(|| SampleError::InvalidSettings("shape".into()))?;
     let dense_grad = cpu_per_call(2.0, || {
         let _ = std::hint::black_box(dense.logp_grad(std::hint::black_box(&x), &mut grad));
     });
     let overhead = per_leapfrog - iid_grad;
-    println!("\nOverhead per leapfrog step, 1000-d standard normal after tuning (step size {:.3}, {:.2} leapfrog steps per draw), CPU time:\n", adapted.step_size, leapfrogs as f64 / 1000.0);
+    println!(
+        "\nOverhead per leapfrog step, 1000-d standard normal after tuning (step size {:.3}, {:.2} leapfrog steps per draw), CPU time:\n",
+        adapted.step_size,
+        leapfrogs as f64 / 1000.0
+    );
     println!("| quantity | microseconds | ratio |");
     println!("|---|---|---|");
-    println!("| sampler time per leapfrog step (incl. density) | {:.3} | |", per_leapfrog * 1e6);
-    println!("| gradient, iid 1000-d Gaussian (the density sampled) | {:.3} | |", iid_grad * 1e6);
-    println!("| gradient, dense 1000-d Gaussian (x'Px) | {:.3} | |", dense_grad * 1e6);
-    println!("| overhead per leapfrog step | {:.3} | {:.2}x the iid gradient, {:.2}% of the dense gradient |", overhead * 1e6, overhead / iid_grad, 100.0 * overhead / dense_grad);
+    println!(
+        "| sampler time per leapfrog step (incl. density) | {:.3} | |",
+        per_leapfrog * 1e6
+    );
+    println!(
+        "| gradient, iid 1000-d Gaussian (the density sampled) | {:.3} | |",
+        iid_grad * 1e6
+    );
+    println!(
+        "| gradient, dense 1000-d Gaussian (x'Px) | {:.3} | |",
+        dense_grad * 1e6
+    );
+    println!(
+        "| overhead per leapfrog step | {:.3} | {:.2}x the iid gradient, {:.2}% of the dense gradient |",
+        overhead * 1e6,
+        overhead / iid_grad,
+        100.0 * overhead / dense_grad
+    );
     Ok(())
 }
 
@@ -264,17 +347,35 @@ fn overhead_report() -> Result<(), SampleError> {
 fn nutpie_comparison(seeds: u64) -> Result<(), SampleError> {
     let density = DiagGaussian::new(&DiagGaussian::gaussian_100d_scales());
     println!("\ngaussian_100d with default settings (tune 1000), 4 x 1000 draws, per seed:\n");
-    println!("| seed | min ESS_bulk | grad evals after tuning | min ESS_bulk / grad eval | sampling seconds (4 chains) |");
+    println!(
+        "| seed | min ESS_bulk | grad evals after tuning | min ESS_bulk / grad eval | sampling seconds (4 chains) |"
+    );
     println!("|---|---|---|---|---|");
     for seed in 1..=seeds {
-        let settings = Settings { seed, ..Settings::default() };
+        let settings = Settings {
+            seed,
+            ..Settings::default()
+        };
         let trace = sample(&density, &settings)?;
         let values = trace.parameter_values();
-        let min_bulk = values.iter().map(|q| ess_bulk(q)).fold(f64::INFINITY, f64::min);
+        let min_bulk = values
+            .iter()
+            .map(|q| ess_bulk(q))
+            .fold(f64::INFINITY, f64::min);
         let grads = trace.grad_evals_sampling();
-        let seconds = trace.chains.iter().map(|c| c.timing.sampling_seconds).fold(0.0, f64::max);
-        println!("| {seed} | {min_bulk:.0} | {grads} | {:.3} | {seconds:.3} |", min_bulk / grads as f64);
+        let seconds = trace
+            .chains
+            .iter()
+            .map(|c| c.timing.sampling_seconds)
+            .fold(0.0, f64::max);
+        println!(
+            "| {seed} | {min_bulk:.0} | {grads} | {:.3} | {seconds:.3} |",
+            min_bulk / grads as f64
+        );
     }
-    println!("| nutpie (peers.md) | 5746 | 28000 | {:.3} | |", 5746.0 / 28000.0);
+    println!(
+        "| nutpie (peers.md) | 5746 | 28000 | {:.3} | |",
+        5746.0 / 28000.0
+    );
     Ok(())
 }

@@ -138,7 +138,13 @@ impl<'s, D: LogDensity> ChainRunner<'s, D> {
     /// gradient.
     fn initialize(&mut self, chain: usize) -> Result<Vec<f64>, ChainError> {
         let given = &self.settings.initial_points;
-        if let Some(point) = given.get(chain).or_else(|| if given.len() == 1 { given.first() } else { None }) {
+        if let Some(point) = given.get(chain).or_else(|| {
+            if given.len() == 1 {
+                given.first()
+            } else {
+                None
+            }
+        }) {
             return match self.nuts.set_position(point) {
                 Ok(Ok(())) => Ok(point.clone()),
                 Ok(Err(PointProblem::NotFinite(why))) => Err(ChainError::InvalidInitialPoint(why)),
@@ -158,7 +164,10 @@ impl<'s, D: LogDensity> ChainRunner<'s, D> {
                 Err(e) => return Err(ChainError::LogDensity(Box::new(e))),
             }
         }
-        Err(ChainError::Initialization { attempts: self.settings.max_init_attempts, last_problem })
+        Err(ChainError::Initialization {
+            attempts: self.settings.max_init_attempts,
+            last_problem,
+        })
     }
 
     /// Initial metric and step size (given, or found by the step-size search).

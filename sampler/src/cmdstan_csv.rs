@@ -14,8 +14,15 @@ use crate::settings::{Adaptation, Settings};
 use crate::trace::{AdaptationResult, DrawStats, Timing, Trace};
 
 /// The sampler columns CmdStan writes before the parameters.
-pub const SAMPLER_COLUMNS: [&str; 7] =
-    ["lp__", "accept_stat__", "stepsize__", "treedepth__", "n_leapfrog__", "divergent__", "energy__"];
+pub const SAMPLER_COLUMNS: [&str; 7] = [
+    "lp__",
+    "accept_stat__",
+    "stepsize__",
+    "treedepth__",
+    "n_leapfrog__",
+    "divergent__",
+    "energy__",
+];
 
 /// Errors of writing or reading CmdStan CSV.
 #[derive(Debug, Error)]
@@ -53,18 +60,26 @@ pub enum CsvError {
 /// Converts `beta[0]` / `L[0,1]` (0-based brackets) to CmdStan's `beta.1` / `L.1.2`; a name
 /// without brackets is returned unchanged if it is already valid (`sigma`, `theta.3`).
 pub fn cmdstan_name(name: &str) -> Result<String, CsvError> {
-    let invalid = |reason: &str| CsvError::InvalidName { name: name.to_string(), reason: reason.to_string() };
+    let invalid = |reason: &str| CsvError::InvalidName {
+        name: name.to_string(),
+        reason: reason.to_string(),
+    };
     let Some(open) = name.find('[') else {
         validate_column_name(name)?;
         return Ok(name.to_string());
     };
-    let inner = name[open + 1..].strip_suffix(']').ok_or_else(|| invalid("expected `]` at the end"))?;
+    let inner = name[open + 1..]
+        .strip_suffix(']')
+        .ok_or_else(|| invalid("expected `]` at the end"))?;
     let mut out = name[..open].to_string();
     if out.is_empty() {
         return Err(invalid("empty base name"));
     }
     for index in inner.split(',') {
-        let index: usize = index.trim().parse().map_err(|_| invalid("indices must be non-negative integers"))?;
+        let index: usize = index
+            .trim()
+            .parse()
+            .map_err(|_| invalid("indices must be non-negative integers"))?;
         let _ = write!(out, ".{}", index + 1);
     }
     validate_column_name(&out)?;
@@ -79,11 +94,19 @@ pub fn cmdstan_names<S: AsRef<str>>(names: &[S]) -> Result<Vec<String>, CsvError
 /// Checks that ArviZ can parse a column name: a base name without separators, optionally
 /// followed by `.i` parts with positive integer (1-based) indices, not ending in `__`.
 fn validate_column_name(name: &str) -> Result<(), CsvError> {
-    let invalid = |reason: &str| Err(CsvError::InvalidName { name: name.to_string(), reason: reason.to_string() });
+    let invalid = |reason: &str| {
+        Err(CsvError::InvalidName {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        })
+    };
     if name.is_empty() {
         return invalid("empty name");
     }
-    if name.chars().any(|c| c == ',' || c == '#' || c == '"' || c.is_whitespace() || c.is_control()) {
+    if name
+        .chars()
+        .any(|c| c == ',' || c == '#' || c == '"' || c.is_whitespace() || c.is_control())
+    {
         return invalid("names cannot contain commas, quotes, `#` or whitespace");
     }
     if name.ends_with("__") {
@@ -143,7 +166,12 @@ impl CmdStanConfig {
     pub fn from_settings(settings: &Settings, chain: usize, model: &str) -> Self {
         let da = settings.adaptation.dual_averaging();
         let (init_buffer, term_buffer, window, jitter) = match &settings.adaptation {
-            Adaptation::StanWindowed(s) => (s.init_buffer, s.term_buffer, s.base_window, s.step_size_jitter),
+            Adaptation::StanWindowed(s) => (
+                s.init_buffer,
+                s.term_buffer,
+                s.base_window,
+                s.step_size_jitter,
+            ),
             Adaptation::GradientBased(g) => {
                 let early = (g.early_fraction * settings.tune as f64) as usize;
                 let last = (g.final_step_size_fraction * settings.tune as f64) as usize;
@@ -208,9 +236,22 @@ pub fn write_cmdstan_csv<W: Write>(out: W, chain: &CsvChain<'_>) -> Result<(), C
     check_rows("draws", &chain.draws, chain.names.len())?;
     let mut out = BufWriter::new(out);
     let config = chain.config;
-    let num_warmup = if config.save_warmup { chain.warmup.stats.len() } else { config.num_warmup };
+    let num_warmup = if config.save_warmup {
+        chain.warmup.stats.len()
+    } else {
+        config.num_warmup
+    };
     write_config(&mut out, config, num_warmup, chain.draws.stats.len())?;
-    writeln!(out, "{}", SAMPLER_COLUMNS.iter().copied().chain(chain.names.iter().map(String::as_str)).collect::<Vec<_>>().join(","))?;
+    writeln!(
+        out,
+        "{}",
+        SAMPLER_COLUMNS
+            .iter()
+            .copied()
+            .chain(chain.names.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(",")
+    )?;
     if config.save_warmup {
         write_rows(&mut out, &chain.warmup, chain.names.len())?;
     }
@@ -229,15 +270,24 @@ pub fn write_trace_chain<W: Write>(
     names: &[String],
     model: &str,
 ) -> Result<(), CsvError> {
-    let c = trace.chains.get(chain).ok_or(CsvError::NoSuchChain(chain))?;
+    let c = trace
+        .chains
+        .get(chain)
+        .ok_or(CsvError::NoSuchChain(chain))?;
     let config = CmdStanConfig::from_settings(&trace.settings, chain, model);
     write_cmdstan_csv(
         out,
         &CsvChain {
             config: &config,
             names,
-            warmup: CsvRows { values: &c.warmup_draws, stats: &c.warmup_stats },
-            draws: CsvRows { values: &c.draws, stats: &c.stats },
+            warmup: CsvRows {
+                values: &c.warmup_draws,
+                stats: &c.warmup_stats,
+            },
+            draws: CsvRows {
+                values: &c.draws,
+                stats: &c.stats,
+            },
             adaptation: &c.adaptation,
             timing: c.timing,
         },
@@ -246,7 +296,13 @@ pub fn write_trace_chain<W: Write>(
 
 /// Writes every chain of `trace` to `dir/{stem}_{id}.csv` (ids 1-based, as CmdStan) and returns
 /// the paths.
-pub fn write_trace_files(dir: &Path, stem: &str, trace: &Trace, names: &[String], model: &str) -> Result<Vec<PathBuf>, CsvError> {
+pub fn write_trace_files(
+    dir: &Path,
+    stem: &str,
+    trace: &Trace,
+    names: &[String],
+    model: &str,
+) -> Result<Vec<PathBuf>, CsvError> {
     let mut paths = Vec::with_capacity(trace.chains.len());
     for chain in 0..trace.chains.len() {
         let path = dir.join(format!("{stem}_{}.csv", chain + 1));
@@ -278,7 +334,12 @@ fn check_rows(part: &str, rows: &CsvRows<'_>, n_columns: usize) -> Result<(), Cs
     Ok(())
 }
 
-fn write_config(out: &mut impl Write, c: &CmdStanConfig, num_warmup: usize, num_samples: usize) -> std::io::Result<()> {
+fn write_config(
+    out: &mut impl Write,
+    c: &CmdStanConfig,
+    num_warmup: usize,
+    num_samples: usize,
+) -> std::io::Result<()> {
     let lines = [
         format!("model = {}", c.model),
         "method = sample (Default)".to_string(),
@@ -302,7 +363,10 @@ fn write_config(out: &mut impl Write, c: &CmdStanConfig, num_warmup: usize, num_
         "          nuts".to_string(),
         format!("            max_depth = {}", c.max_depth),
         "        metric = diag_e (Default)".to_string(),
-        format!("        stepsize_jitter = {}", config_float(c.stepsize_jitter)),
+        format!(
+            "        stepsize_jitter = {}",
+            config_float(c.stepsize_jitter)
+        ),
         format!("id = {}", c.chain_id),
         format!("init = {}", config_float(c.init_radius)),
         "random".to_string(),
@@ -317,14 +381,22 @@ fn write_config(out: &mut impl Write, c: &CmdStanConfig, num_warmup: usize, num_
 
 /// Integral values as integers (`t0 = 10`), others with a decimal point, as CmdStan prints them.
 fn config_float(x: f64) -> String {
-    if x.fract() == 0.0 && x.abs() < 1e15 { format!("{}", x as i64) } else { format_value(x) }
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format_value(x)
+    }
 }
 
 fn write_adaptation(out: &mut impl Write, adaptation: &AdaptationResult) -> std::io::Result<()> {
     writeln!(out, "# Adaptation terminated")?;
     writeln!(out, "# Step size = {}", format_value(adaptation.step_size))?;
     writeln!(out, "# Diagonal elements of inverse mass matrix:")?;
-    let diag: Vec<String> = adaptation.inv_mass_diag.iter().map(|&v| format_value(v)).collect();
+    let diag: Vec<String> = adaptation
+        .inv_mass_diag
+        .iter()
+        .map(|&v| format_value(v))
+        .collect();
     writeln!(out, "# {}", diag.join(", "))
 }
 
@@ -355,8 +427,16 @@ fn write_rows(out: &mut impl Write, rows: &CsvRows<'_>, n_columns: usize) -> std
 fn write_timing(out: &mut impl Write, timing: Timing) -> std::io::Result<()> {
     let total = timing.tune_seconds + timing.sampling_seconds;
     writeln!(out, "# ")?;
-    writeln!(out, "#  Elapsed Time: {:.6} seconds (Warm-up)", timing.tune_seconds)?;
-    writeln!(out, "#                {:.6} seconds (Sampling)", timing.sampling_seconds)?;
+    writeln!(
+        out,
+        "#  Elapsed Time: {:.6} seconds (Warm-up)",
+        timing.tune_seconds
+    )?;
+    writeln!(
+        out,
+        "#                {:.6} seconds (Sampling)",
+        timing.sampling_seconds
+    )?;
     writeln!(out, "#                {total:.6} seconds (Total)")?;
     writeln!(out, "# ")
 }
@@ -367,7 +447,11 @@ fn format_value(x: f64) -> String {
     if x.is_nan() {
         "nan".to_string()
     } else if x.is_infinite() {
-        if x > 0.0 { "inf".to_string() } else { "-inf".to_string() }
+        if x > 0.0 {
+            "inf".to_string()
+        } else {
+            "-inf".to_string()
+        }
     } else if x == 0.0 || (1e-5..1e16).contains(&x.abs()) {
         format!("{x}")
     } else {
@@ -397,7 +481,10 @@ pub struct CmdStanCsv {
 impl CmdStanCsv {
     /// The value of configuration key `key`, if present.
     pub fn config_value(&self, key: &str) -> Option<&str> {
-        self.config.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.config
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The posterior values of column `name`.
@@ -437,26 +524,49 @@ pub fn read_cmdstan_csv<R: BufRead>(input: R) -> Result<CmdStanCsv, CsvError> {
     Ok(csv)
 }
 
-fn parse_comment(csv: &mut CmdStanCsv, comment: &str, expect_metric: &mut bool, line: usize) -> Result<(), CsvError> {
+fn parse_comment(
+    csv: &mut CmdStanCsv,
+    comment: &str,
+    expect_metric: &mut bool,
+    line: usize,
+) -> Result<(), CsvError> {
     let text = comment.trim().trim_end_matches("(Default)").trim();
     if *expect_metric {
         *expect_metric = false;
-        let values: Result<Vec<f64>, _> = text.split(',').map(|v| v.trim().parse::<f64>()).collect();
-        csv.inv_mass_diag = Some(values.map_err(|e| CsvError::Parse { line, message: format!("inverse mass matrix: {e}") })?);
+        let values: Result<Vec<f64>, _> =
+            text.split(',').map(|v| v.trim().parse::<f64>()).collect();
+        csv.inv_mass_diag = Some(values.map_err(|e| CsvError::Parse {
+            line,
+            message: format!("inverse mass matrix: {e}"),
+        })?);
         return Ok(());
     }
     if text.contains("inverse mass matrix") {
         *expect_metric = true;
     } else if let Some(value) = text.strip_prefix("Step size =") {
-        let value = value.trim().parse().map_err(|e| CsvError::Parse { line, message: format!("step size: {e}") })?;
+        let value = value.trim().parse().map_err(|e| CsvError::Parse {
+            line,
+            message: format!("step size: {e}"),
+        })?;
         csv.step_size = Some(value);
     } else if text.contains("seconds (") {
-        let number = text.trim_start_matches("Elapsed Time:").split_whitespace().next().unwrap_or("");
+        let number = text
+            .trim_start_matches("Elapsed Time:")
+            .split_whitespace()
+            .next()
+            .unwrap_or("");
         let value = number.parse().ok();
-        let slot = if text.contains("(Warm-up)") { 0 } else if text.contains("(Sampling)") { 1 } else { 2 };
+        let slot = if text.contains("(Warm-up)") {
+            0
+        } else if text.contains("(Sampling)") {
+            1
+        } else {
+            2
+        };
         csv.elapsed[slot] = value;
     } else if let Some((key, value)) = text.split_once('=') {
-        csv.config.push((key.trim().to_string(), value.trim().to_string()));
+        csv.config
+            .push((key.trim().to_string(), value.trim().to_string()));
     }
     Ok(())
 }
@@ -466,7 +576,10 @@ fn parse_row(line: &str, n_columns: usize, line_no: usize) -> Result<Vec<f64>, C
         .split(',')
         .map(|v| v.trim().parse::<f64>())
         .collect::<Result<_, _>>()
-        .map_err(|e| CsvError::Parse { line: line_no, message: e.to_string() })?;
+        .map_err(|e| CsvError::Parse {
+            line: line_no,
+            message: e.to_string(),
+        })?;
     if values.len() != n_columns {
         return Err(CsvError::Parse {
             line: line_no,
@@ -485,20 +598,36 @@ mod tests {
         let converted = cmdstan_names(&["beta[0]", "L[0,1]", "L[2, 10]", "sigma", "theta.3"]);
         assert_eq!(
             converted.ok(),
-            Some(vec!["beta.1".into(), "L.1.2".into(), "L.3.11".into(), "sigma".into(), "theta.3".into()])
+            Some(vec![
+                "beta.1".into(),
+                "L.1.2".into(),
+                "L.3.11".into(),
+                "sigma".into(),
+                "theta.3".into()
+            ])
         );
     }
 
     #[test]
     fn bad_names_are_rejected() {
-        for bad in ["", "beta[", "beta[x]", "beta[-1]", "[0]", "a,b", "lp__", "theta.0", "a b", "x.y"] {
+        for bad in [
+            "", "beta[", "beta[x]", "beta[-1]", "[0]", "a,b", "lp__", "theta.0", "a b", "x.y",
+        ] {
             assert!(cmdstan_name(bad).is_err(), "{bad} should be rejected");
         }
     }
 
     #[test]
     fn values_round_trip_through_their_text_form() {
-        for x in [0.0, -1.5, 1e-7, 123456.789, 1e300, -2.5e-300, std::f64::consts::PI] {
+        for x in [
+            0.0,
+            -1.5,
+            1e-7,
+            123456.789,
+            1e300,
+            -2.5e-300,
+            std::f64::consts::PI,
+        ] {
             assert_eq!(format_value(x).parse::<f64>().ok(), Some(x));
         }
         assert_eq!(format_value(f64::NAN), "nan");

@@ -69,15 +69,28 @@ pub struct SummaryRow {
 
 /// Summaries of several quantities: `values[q][chain][draw]` is draw `draw` of chain `chain`
 /// of quantity `names[q]`.
-pub fn summarize(names: &[String], values: &[Vec<Vec<f64>>]) -> Result<Vec<SummaryRow>, DiagnosticsError> {
+pub fn summarize(
+    names: &[String],
+    values: &[Vec<Vec<f64>>],
+) -> Result<Vec<SummaryRow>, DiagnosticsError> {
     if names.len() != values.len() {
-        return Err(DiagnosticsError::NameCountMismatch { names: names.len(), quantities: values.len() });
+        return Err(DiagnosticsError::NameCountMismatch {
+            names: names.len(),
+            quantities: values.len(),
+        });
     }
-    names.iter().zip(values).map(|(name, chains)| summary_row(name, chains)).collect()
+    names
+        .iter()
+        .zip(values)
+        .map(|(name, chains)| summary_row(name, chains))
+        .collect()
 }
 
 /// The summary of one quantity given as chains of equal length.
-pub fn summary_row<C: AsRef<[f64]>>(name: &str, chains: &[C]) -> Result<SummaryRow, DiagnosticsError> {
+pub fn summary_row<C: AsRef<[f64]>>(
+    name: &str,
+    chains: &[C],
+) -> Result<SummaryRow, DiagnosticsError> {
     let draws = Draws::new(name, chains)?;
     let (hdi_lower, hdi_upper) = draws.hdi(HDI_PROB);
     let valid = draws.is_valid(1);
@@ -140,14 +153,28 @@ pub fn bfmi(energy: &[f64]) -> f64 {
         return f64::NAN;
     }
     let n = energy.len() as f64;
-    let num = energy.windows(2).map(|w| (w[1] - w[0]).powi(2)).sum::<f64>() / (n - 1.0);
+    let num = energy
+        .windows(2)
+        .map(|w| (w[1] - w[0]).powi(2))
+        .sum::<f64>()
+        / (n - 1.0);
     num / variance(energy, 1.0)
 }
 
 /// The summary as a text table with ArviZ's columns and rounding (3 decimals, ESS as
 /// integers, R-hat with 2 decimals).
 pub fn format_summary(rows: &[SummaryRow]) -> String {
-    let headers = ["mean", "sd", "hdi_3%", "hdi_97%", "mcse_mean", "mcse_sd", "ess_bulk", "ess_tail", "r_hat"];
+    let headers = [
+        "mean",
+        "sd",
+        "hdi_3%",
+        "hdi_97%",
+        "mcse_mean",
+        "mcse_sd",
+        "ess_bulk",
+        "ess_tail",
+        "r_hat",
+    ];
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -169,7 +196,14 @@ pub fn format_summary(rows: &[SummaryRow]) -> String {
     let widths: Vec<usize> = headers
         .iter()
         .enumerate()
-        .map(|(j, h)| cells.iter().map(|c| c[j].len()).max().unwrap_or(0).max(h.len()))
+        .map(|(j, h)| {
+            cells
+                .iter()
+                .map(|c| c[j].len())
+                .max()
+                .unwrap_or(0)
+                .max(h.len())
+        })
         .collect();
     let mut out = format!("{:name_width$}", "");
     for (h, w) in headers.iter().zip(&widths) {
@@ -206,17 +240,31 @@ impl Draws {
         let lengths: Vec<usize> = chains.iter().map(|c| c.as_ref().len()).collect();
         let draws = lengths.first().copied().unwrap_or(0);
         if lengths.iter().any(|&l| l != draws) {
-            return Err(DiagnosticsError::RaggedChains { name: name.to_string(), lengths });
+            return Err(DiagnosticsError::RaggedChains {
+                name: name.to_string(),
+                lengths,
+            });
         }
         if draws == 0 {
             return Err(DiagnosticsError::Empty(name.to_string()));
         }
-        let values = chains.iter().flat_map(|c| c.as_ref().iter().copied()).collect();
-        Ok(Self { chains: chains.len(), draws, values })
+        let values = chains
+            .iter()
+            .flat_map(|c| c.as_ref().iter().copied())
+            .collect();
+        Ok(Self {
+            chains: chains.len(),
+            draws,
+            values,
+        })
     }
 
     fn from_values(chains: usize, draws: usize, values: Vec<f64>) -> Self {
-        Self { chains, draws, values }
+        Self {
+            chains,
+            draws,
+            values,
+        }
     }
 
     fn chain(&self, c: usize) -> &[f64] {
@@ -251,14 +299,21 @@ impl Draws {
     }
 
     fn map(&self, f: impl Fn(f64) -> f64) -> Draws {
-        Draws::from_values(self.chains, self.draws, self.values.iter().map(|&v| f(v)).collect())
+        Draws::from_values(
+            self.chains,
+            self.draws,
+            self.values.iter().map(|&v| f(v)).collect(),
+        )
     }
 
     /// Ranks over all draws (ties averaged), mapped to normal scores with Blom's offset.
     fn z_scale(&self) -> Draws {
         let n = self.values.len() as f64;
         let ranks = average_ranks(&self.values);
-        let values = ranks.iter().map(|r| normal_quantile((r - 0.375) / (n + 0.25))).collect();
+        let values = ranks
+            .iter()
+            .map(|r| normal_quantile((r - 0.375) / (n + 0.25)))
+            .collect();
         Draws::from_values(self.chains, self.draws, values)
     }
 
@@ -280,7 +335,11 @@ impl Draws {
     fn rhat(&self) -> f64 {
         let bulk = self.split().z_scale().rhat_classic();
         let median = median(&self.values);
-        let tail = self.map(|v| (v - median).abs()).split().z_scale().rhat_classic();
+        let tail = self
+            .map(|v| (v - median).abs())
+            .split()
+            .z_scale()
+            .rhat_classic();
         if tail > bulk { tail } else { bulk }
     }
 
@@ -326,7 +385,10 @@ impl Draws {
         }
         let n = self.draws as f64;
         let chain_means: Vec<f64> = (0..self.chains).map(|c| mean(self.chain(c))).collect();
-        let within = mean_of((0..self.chains).map(|c| variance(self.chain(c), 1.0)), self.chains);
+        let within = mean_of(
+            (0..self.chains).map(|c| variance(self.chain(c), 1.0)),
+            self.chains,
+        );
         let between = n * variance(&chain_means, 1.0);
         ((between / within + n - 1.0) / n).sqrt()
     }
@@ -338,7 +400,12 @@ impl Draws {
             return f64::NAN;
         }
         let total = (self.chains * self.draws) as f64;
-        let (min, max) = self.values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (min, max) = self
+            .values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
         if max - min < CONSTANT_RESOLUTION {
             return total;
         }
@@ -387,7 +454,12 @@ impl AutoCovariance {
             })
             .collect();
         let chain_means: Vec<f64> = (0..draws.chains).map(|c| mean(draws.chain(c))).collect();
-        let mut this = Self { centred, draws: draws.draws, mean_var: 0.0, var_plus: 0.0 };
+        let mut this = Self {
+            centred,
+            draws: draws.draws,
+            mean_var: 0.0,
+            var_plus: 0.0,
+        };
         this.mean_var = this.at(0) * n / (n - 1.0);
         this.var_plus = this.mean_var * (n - 1.0) / n;
         if draws.chains > 1 {
@@ -399,7 +471,14 @@ impl AutoCovariance {
     /// Mean over chains of the biased autocovariance at `lag` (as ArviZ's FFT computes it).
     fn at(&self, lag: usize) -> f64 {
         let n = self.draws;
-        let per_chain = self.centred.iter().map(|c| c[..n - lag].iter().zip(&c[lag..]).map(|(a, b)| a * b).sum::<f64>() / n as f64);
+        let per_chain = self.centred.iter().map(|c| {
+            c[..n - lag]
+                .iter()
+                .zip(&c[lag..])
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+                / n as f64
+        });
         mean_of(per_chain, self.centred.len())
     }
 
@@ -513,7 +592,10 @@ mod tests {
 
     #[test]
     fn ranks_average_ties() {
-        assert_eq!(average_ranks(&[3.0, 1.0, 3.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
+        assert_eq!(
+            average_ranks(&[3.0, 1.0, 3.0, 2.0]),
+            vec![3.5, 1.0, 3.5, 2.0]
+        );
     }
 
     #[test]
@@ -544,15 +626,25 @@ mod tests {
         let err = summary_row("a", &[vec![1.0; 5], vec![1.0; 6]]);
         assert!(matches!(err, Err(DiagnosticsError::RaggedChains { .. })));
         let names = vec!["a".to_string()];
-        assert!(matches!(summarize(&names, &[]), Err(DiagnosticsError::NameCountMismatch { .. })));
+        assert!(matches!(
+            summarize(&names, &[]),
+            Err(DiagnosticsError::NameCountMismatch { .. })
+        ));
     }
 
     #[test]
     fn table_has_arviz_columns() {
         let chains = vec![(0..20).map(|i| (i as f64 * 0.7).sin()).collect::<Vec<_>>(); 2];
-        let Ok(row) = summary_row("theta", &chains) else { panic!("valid draws") };
+        let Ok(row) = summary_row("theta", &chains) else {
+            panic!("valid draws")
+        };
         let table = format_summary(&[row]);
-        assert!(table.lines().next().is_some_and(|h| h.contains("hdi_3%") && h.contains("r_hat")));
+        assert!(
+            table
+                .lines()
+                .next()
+                .is_some_and(|h| h.contains("hdi_3%") && h.contains("r_hat"))
+        );
         assert!(table.contains("theta"));
     }
 }

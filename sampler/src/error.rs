@@ -20,7 +20,9 @@ pub enum SampleError {
 #[derive(Debug, Error)]
 pub enum ChainError {
     /// No random initial point had a finite log density and gradient.
-    #[error("no initial point with finite log density and gradient found in {attempts} attempts (last problem: {last_problem})")]
+    #[error(
+        "no initial point with finite log density and gradient found in {attempts} attempts (last problem: {last_problem})"
+    )]
     Initialization {
         /// How many points were tried.
         attempts: usize,

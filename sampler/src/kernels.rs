@@ -36,7 +36,13 @@ pub(crate) fn half_kick_and_drift(
 }
 
 /// Second half of a leapfrog step: `p += half * g`, `v = inv_mass * p`; returns `p·v`.
-pub(crate) fn half_kick_with_velocity(p: &mut [f64], v: &mut [f64], grad: &[f64], inv_mass: &[f64], half: f64) -> f64 {
+pub(crate) fn half_kick_with_velocity(
+    p: &mut [f64],
+    v: &mut [f64],
+    grad: &[f64],
+    inv_mass: &[f64],
+    half: f64,
+) -> f64 {
     let kick = |p: &mut f64, v: &mut f64, g: f64, inv_m: f64| {
         let pi = *p + half * g;
         *p = pi;
@@ -49,7 +55,12 @@ pub(crate) fn half_kick_with_velocity(p: &mut [f64], v: &mut [f64], grad: &[f64]
     let (g_chunks, g_rest) = grad.as_chunks::<LANES>();
     let (m_chunks, m_rest) = inv_mass.as_chunks::<LANES>();
     let mut acc = [0.0; LANES];
-    for (((p, v), g), m) in p_chunks.iter_mut().zip(v_chunks).zip(g_chunks).zip(m_chunks) {
+    for (((p, v), g), m) in p_chunks
+        .iter_mut()
+        .zip(v_chunks)
+        .zip(g_chunks)
+        .zip(m_chunks)
+    {
         for lane in 0..LANES {
             acc[lane] += kick(&mut p[lane], &mut v[lane], g[lane], m[lane]);
         }
@@ -63,7 +74,12 @@ pub(crate) fn half_kick_with_velocity(p: &mut [f64], v: &mut [f64], grad: &[f64]
 
 /// Momentum `p = z * sqrt_mass` from standard normals `z` (already in `p`), velocity
 /// `v = inv_mass * p`; returns `p·v`.
-pub(crate) fn scale_momentum(p: &mut [f64], v: &mut [f64], sqrt_mass: &[f64], inv_mass: &[f64]) -> f64 {
+pub(crate) fn scale_momentum(
+    p: &mut [f64],
+    v: &mut [f64],
+    sqrt_mass: &[f64],
+    inv_mass: &[f64],
+) -> f64 {
     let scale = |p: &mut f64, v: &mut f64, s: f64, inv_m: f64| {
         let pi = *p * s;
         *p = pi;
@@ -76,7 +92,12 @@ pub(crate) fn scale_momentum(p: &mut [f64], v: &mut [f64], sqrt_mass: &[f64], in
     let (s_chunks, s_rest) = sqrt_mass.as_chunks::<LANES>();
     let (m_chunks, m_rest) = inv_mass.as_chunks::<LANES>();
     let mut acc = [0.0; LANES];
-    for (((p, v), s), m) in p_chunks.iter_mut().zip(v_chunks).zip(s_chunks).zip(m_chunks) {
+    for (((p, v), s), m) in p_chunks
+        .iter_mut()
+        .zip(v_chunks)
+        .zip(s_chunks)
+        .zip(m_chunks)
+    {
         for lane in 0..LANES {
             acc[lane] += scale(&mut p[lane], &mut v[lane], s[lane], m[lane]);
         }
@@ -110,11 +131,27 @@ pub(crate) struct TurnInputs<'a> {
 
 /// The six products of one coordinate (see [`turning_dots`]), in the order of its result.
 #[allow(clippy::too_many_arguments)]
-fn turn_terms(rl: f64, rr: f64, vs: f64, ve: f64, ple: f64, vle: f64, prs: f64, vrs: f64) -> [f64; 6] {
+fn turn_terms(
+    rl: f64,
+    rr: f64,
+    vs: f64,
+    ve: f64,
+    ple: f64,
+    vle: f64,
+    prs: f64,
+    vrs: f64,
+) -> [f64; 6] {
     let full = rl + rr;
     let extended_left = rl + prs;
     let extended_right = rr + ple;
-    [full * vs, full * ve, extended_left * vs, extended_left * vrs, extended_right * vle, extended_right * ve]
+    [
+        full * vs,
+        full * ve,
+        extended_left * vs,
+        extended_left * vrs,
+        extended_right * vle,
+        extended_right * ve,
+    ]
 }
 
 /// The six dot products of the generalized U-turn criterion with Stan's extra checks:
@@ -130,20 +167,41 @@ pub(crate) fn turning_dots(t: &TurnInputs<'_>) -> [f64; 6] {
     let (vle, vle_rest) = t.v_left_end.as_chunks::<L>();
     let (prs, prs_rest) = t.p_right_start.as_chunks::<L>();
     let (vrs, vrs_rest) = t.v_right_start.as_chunks::<L>();
-    let chunks = rl.iter().zip(rr).zip(vs).zip(ve).zip(ple).zip(vle).zip(prs).zip(vrs);
+    let chunks = rl
+        .iter()
+        .zip(rr)
+        .zip(vs)
+        .zip(ve)
+        .zip(ple)
+        .zip(vle)
+        .zip(prs)
+        .zip(vrs);
     let mut acc = [[0.0; L]; 6];
     for (((((((rl, rr), vs), ve), ple), vle), prs), vrs) in chunks {
         for lane in 0..L {
-            let terms = turn_terms(rl[lane], rr[lane], vs[lane], ve[lane], ple[lane], vle[lane], prs[lane], vrs[lane]);
+            let terms = turn_terms(
+                rl[lane], rr[lane], vs[lane], ve[lane], ple[lane], vle[lane], prs[lane], vrs[lane],
+            );
             for (a, term) in acc.iter_mut().zip(terms) {
                 a[lane] += term;
             }
         }
     }
     let mut dots = acc.map(sum_lanes);
-    let rest = rl_rest.iter().zip(rr_rest).zip(vs_rest).zip(ve_rest).zip(ple_rest).zip(vle_rest).zip(prs_rest).zip(vrs_rest);
+    let rest = rl_rest
+        .iter()
+        .zip(rr_rest)
+        .zip(vs_rest)
+        .zip(ve_rest)
+        .zip(ple_rest)
+        .zip(vle_rest)
+        .zip(prs_rest)
+        .zip(vrs_rest);
     for (((((((&rl, &rr), &vs), &ve), &ple), &vle), &prs), &vrs) in rest {
-        for (d, term) in dots.iter_mut().zip(turn_terms(rl, rr, vs, ve, ple, vle, prs, vrs)) {
+        for (d, term) in dots
+            .iter_mut()
+            .zip(turn_terms(rl, rr, vs, ve, ple, vle, prs, vrs))
+        {
             *d += term;
         }
     }
@@ -215,11 +273,17 @@ mod tests {
     #[test]
     fn kernels_match_naive_loops_for_every_remainder() {
         for n in [0, 1, 3, 4, 5, 8, 9, 17, 33] {
-            let v = |k: f64| (0..n).map(|i| ((i as f64 + 1.0) * k).sin()).collect::<Vec<f64>>();
+            let v = |k: f64| {
+                (0..n)
+                    .map(|i| ((i as f64 + 1.0) * k).sin())
+                    .collect::<Vec<f64>>()
+            };
             let (a, b, x, y) = (v(1.0), v(2.0), v(3.0), v(4.0));
             let s: Vec<f64> = a.iter().zip(&b).map(|(p, q)| p + q).collect();
             let (dx, dy) = sum_dot2(&a, &b, &x, &y);
-            assert!((dx - naive_dot(&s, &x)).abs() < 1e-12 && (dy - naive_dot(&s, &y)).abs() < 1e-12);
+            assert!(
+                (dx - naive_dot(&s, &x)).abs() < 1e-12 && (dy - naive_dot(&s, &y)).abs() < 1e-12
+            );
 
             let (mut p, mut vel) = (a.clone(), vec![0.0; n]);
             let kinetic = half_kick_with_velocity(&mut p, &mut vel, &b, &x, 0.1);

@@ -41,6 +41,9 @@ mod trace;
 pub use density::{LogDensity, LogpError};
 pub use diagnostics::{SummaryRow, summarize};
 pub use error::{BoxedLogpError, ChainError, SampleError};
-pub use run::{CancelToken, ChainStatus, NoProgress, Progress, ProgressUpdate, sample, sample_with, sample_with_factory};
+pub use run::{
+    CancelToken, ChainStatus, NoProgress, Progress, ProgressUpdate, sample, sample_with,
+    sample_with_factory,
+};
 pub use settings::{Adaptation, DualAveraging, GradientAdaptation, Settings, StanAdaptation};
 pub use trace::{AdaptationResult, ChainTrace, DrawStats, Timing, Trace};

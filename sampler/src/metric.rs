@@ -35,7 +35,12 @@ impl DiagMetric {
     /// Sets the inverse mass matrix entry by entry; a non-finite or non-positive proposal keeps
     /// the previous entry, so one degenerate coordinate cannot poison the trajectory.
     pub(crate) fn set_inv_mass(&mut self, proposal: impl Iterator<Item = f64>) {
-        for ((inv, sqrt_m), value) in self.inv_mass.iter_mut().zip(&mut self.sqrt_mass).zip(proposal) {
+        for ((inv, sqrt_m), value) in self
+            .inv_mass
+            .iter_mut()
+            .zip(&mut self.sqrt_mass)
+            .zip(proposal)
+        {
             if value.is_finite() && value > 0.0 {
                 let clamped = value.clamp(INV_MASS_MIN, INV_MASS_MAX);
                 *inv = clamped;

@@ -10,7 +10,10 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 
 use crate::density::{LogDensity, LogpError};
-use crate::kernels::{TurnInputs, add_assign, add_into, half_kick_and_drift, half_kick_with_velocity, scale_momentum, sum_dot2, turning_dots};
+use crate::kernels::{
+    TurnInputs, add_assign, add_into, half_kick_and_drift, half_kick_with_velocity, scale_momentum,
+    sum_dot2, turning_dots,
+};
 use crate::metric::DiagMetric;
 
 /// Largest step size the step-size search returns (Stan calls anything larger improper).
@@ -70,7 +73,10 @@ struct Arena {
 
 impl Arena {
     fn new(dim: usize) -> Self {
-        Self { dim, ..Self::default() }
+        Self {
+            dim,
+            ..Self::default()
+        }
     }
 
     /// A point id with one reference; its contents are stale until written.
@@ -278,15 +284,22 @@ impl<D: LogDensity> Nuts<D> {
         point.q.copy_from_slice(q);
         self.grad_evals += 1;
         match self.density.logp_grad(&point.q, &mut point.grad) {
-            Ok(logp) if !logp.is_finite() => Ok(Err(PointProblem::NotFinite(format!("log density is {logp}")))),
+            Ok(logp) if !logp.is_finite() => Ok(Err(PointProblem::NotFinite(format!(
+                "log density is {logp}"
+            )))),
             Ok(logp) => {
                 point.logp = logp;
                 match point.grad.iter().position(|g| !g.is_finite()) {
-                    Some(i) => Ok(Err(PointProblem::NotFinite(format!("gradient[{i}] is {}", point.grad[i])))),
+                    Some(i) => Ok(Err(PointProblem::NotFinite(format!(
+                        "gradient[{i}] is {}",
+                        point.grad[i]
+                    )))),
                     None => Ok(Ok(())),
                 }
             }
-            Err(e) if e.is_recoverable() => Ok(Err(PointProblem::NotFinite(format!("recoverable error: {e}")))),
+            Err(e) if e.is_recoverable() => Ok(Err(PointProblem::NotFinite(format!(
+                "recoverable error: {e}"
+            )))),
             Err(e) => Err(e),
         }
     }
@@ -297,7 +310,12 @@ impl<D: LogDensity> Nuts<D> {
         for p in point.p.iter_mut() {
             *p = rng.sample(StandardNormal);
         }
-        let twice_kinetic = scale_momentum(&mut point.p, &mut point.v, self.metric.sqrt_mass(), self.metric.inv_mass());
+        let twice_kinetic = scale_momentum(
+            &mut point.p,
+            &mut point.v,
+            self.metric.sqrt_mass(),
+            self.metric.inv_mass(),
+        );
         point.kinetic = 0.5 * twice_kinetic;
         point.index = 0;
     }
@@ -310,7 +328,9 @@ impl<D: LogDensity> Nuts<D> {
         let (src, dst) = self.arena.pair(from, to);
         let half = 0.5 * eps;
         let inv_mass = self.metric.inv_mass();
-        half_kick_and_drift(&mut dst.q, &mut dst.p, &src.q, &src.p, &src.grad, inv_mass, half, eps);
+        half_kick_and_drift(
+            &mut dst.q, &mut dst.p, &src.q, &src.p, &src.grad, inv_mass, half, eps,
+        );
         dst.index = src.index + if eps >= 0.0 { 1 } else { -1 };
         self.grad_evals += 1;
         match self.density.logp_grad(&dst.q, &mut dst.grad) {
@@ -322,21 +342,36 @@ impl<D: LogDensity> Nuts<D> {
             }
             Err(e) => return Err(e),
         }
-        dst.kinetic = 0.5 * half_kick_with_velocity(&mut dst.p, &mut dst.v, &dst.grad, inv_mass, half);
+        dst.kinetic =
+            0.5 * half_kick_with_velocity(&mut dst.p, &mut dst.v, &dst.grad, inv_mass, half);
         Ok(true)
     }
 
     /// One NUTS transition from the current point with step size `step_size`.
-    pub(crate) fn transition<R: Rng + ?Sized>(&mut self, step_size: f64, rng: &mut R) -> Result<TransitionStats, D::Error> {
+    pub(crate) fn transition<R: Rng + ?Sized>(
+        &mut self,
+        step_size: f64,
+        rng: &mut R,
+    ) -> Result<TransitionStats, D::Error> {
         self.resample_momentum(rng);
         self.begin_transition(step_size);
         let init = self.current;
         // The initial tree holds three references (left, right, proposal) to the current point.
         self.arena.retain(init, 3);
-        let mut tree = Tree { left: init, right: init, proposal: init, rho: Rho::Leaf, log_weight: 0.0 };
+        let mut tree = Tree {
+            left: init,
+            right: init,
+            proposal: init,
+            rho: Rho::Leaf,
+            log_weight: 0.0,
+        };
         let mut depth = 0;
         while depth < self.max_depth {
-            let dir = if rng.random::<f64>() > 0.5 { Direction::Forward } else { Direction::Backward };
+            let dir = if rng.random::<f64>() > 0.5 {
+                Direction::Forward
+            } else {
+                Direction::Backward
+            };
             let Some(subtree) = self.build_subtree(tree.end(dir), depth, dir, rng)? else {
                 break;
             };
@@ -424,7 +459,11 @@ impl<D: LogDensity> Nuts<D> {
         self.n_leapfrog += 1;
         let energy = self.arena.points[to].energy();
         let log_weight = self.initial_energy - energy;
-        self.sum_accept += if log_weight > 0.0 { 1.0 } else { log_weight.exp() };
+        self.sum_accept += if log_weight > 0.0 {
+            1.0
+        } else {
+            log_weight.exp()
+        };
         self.sum_accept_sym += symmetric_accept(log_weight);
         if !finite || !energy.is_finite() || -log_weight > self.max_energy_error {
             self.diverging = true;
@@ -433,7 +472,13 @@ impl<D: LogDensity> Nuts<D> {
             return Ok(None);
         }
         self.arena.retain(to, 2);
-        Ok(Some(Tree { left: to, right: to, proposal: to, rho: Rho::Leaf, log_weight }))
+        Ok(Some(Tree {
+            left: to,
+            right: to,
+            proposal: to,
+            rho: Rho::Leaf,
+            log_weight,
+        }))
     }
 
     /// Joins the tree built so far (`older`) with the new sub-tree (`newer`) built in `dir`,
@@ -525,7 +570,10 @@ impl<D: LogDensity> Nuts<D> {
             }
             _ => {
                 let id = self.rhos.alloc(dim);
-                let (pl, pr) = (&self.arena.points[left.left].p, &self.arena.points[right.left].p);
+                let (pl, pr) = (
+                    &self.arena.points[left.left].p,
+                    &self.arena.points[right.left].p,
+                );
                 add_into(&mut self.rhos.buffers[id], pl, pr);
                 Rho::Buffer(id)
             }
@@ -548,7 +596,11 @@ impl<D: LogDensity> Nuts<D> {
     /// Stan's step-size heuristic: from `start`, double (or halve) the step size while one
     /// leapfrog step from the current point with a fresh momentum keeps (or misses) an
     /// acceptance probability of 0.8. Bounded, so it always terminates.
-    pub(crate) fn find_step_size<R: Rng + ?Sized>(&mut self, start: f64, rng: &mut R) -> Result<f64, D::Error> {
+    pub(crate) fn find_step_size<R: Rng + ?Sized>(
+        &mut self,
+        start: f64,
+        rng: &mut R,
+    ) -> Result<f64, D::Error> {
         let log_target = 0.8f64.ln();
         let mut eps = start.clamp(MIN_STEP_SIZE, MAX_STEP_SIZE);
         let increase = self.one_step_log_accept(eps, rng)? > log_target;
@@ -570,7 +622,11 @@ impl<D: LogDensity> Nuts<D> {
 
     /// `H0 - H` after one leapfrog step of size `eps` from the current point with a fresh
     /// momentum (`-inf` when the step fails).
-    fn one_step_log_accept<R: Rng + ?Sized>(&mut self, eps: f64, rng: &mut R) -> Result<f64, D::Error> {
+    fn one_step_log_accept<R: Rng + ?Sized>(
+        &mut self,
+        eps: f64,
+        rng: &mut R,
+    ) -> Result<f64, D::Error> {
         self.resample_momentum(rng);
         let h0 = self.current().energy();
         let to = self.arena.alloc();
@@ -619,7 +675,10 @@ mod tests {
 
     #[test]
     fn log_add_exp_is_stable() {
-        assert_eq!(log_add_exp(f64::NEG_INFINITY, f64::NEG_INFINITY), f64::NEG_INFINITY);
+        assert_eq!(
+            log_add_exp(f64::NEG_INFINITY, f64::NEG_INFINITY),
+            f64::NEG_INFINITY
+        );
         assert!((log_add_exp(0.0, 0.0) - 2f64.ln()).abs() < 1e-15);
         assert!((log_add_exp(1000.0, 0.0) - 1000.0).abs() < 1e-12);
     }

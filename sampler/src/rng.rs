@@ -16,7 +16,9 @@ impl ChainRng {
     /// The stream of chain `chain` in a run with seed `seed`.
     pub(crate) fn new(seed: u64, chain: usize) -> Self {
         let mut sm = seed;
-        let mut rng = Self { s: [0; 4].map(|_| split_mix64(&mut sm)) };
+        let mut rng = Self {
+            s: [0; 4].map(|_| split_mix64(&mut sm)),
+        };
         for _ in 0..chain {
             rng.jump();
         }
@@ -43,7 +45,12 @@ impl ChainRng {
 
     /// Advances the state by 2^128 steps (the reference `jump` function).
     fn jump(&mut self) {
-        const JUMP: [u64; 4] = [0x180e_c6d3_3cfd_0aba, 0xd5a6_1266_f0c9_392c, 0xa958_2618_e03f_c9aa, 0x39ab_dc45_29b1_661c];
+        const JUMP: [u64; 4] = [
+            0x180e_c6d3_3cfd_0aba,
+            0xd5a6_1266_f0c9_392c,
+            0xa958_2618_e03f_c9aa,
+            0x39ab_dc45_29b1_661c,
+        ];
         let mut acc = [0u64; 4];
         for word in JUMP {
             for bit in 0..64 {

@@ -92,7 +92,10 @@ impl CancelToken {
 /// Samples `settings.chains` chains from `density`, each on its own clone, in parallel.
 ///
 /// Equivalent to [`sample_with`] without progress reports or cancellation.
-pub fn sample<D: LogDensity + Clone + Send>(density: &D, settings: &Settings) -> Result<Trace, SampleError> {
+pub fn sample<D: LogDensity + Clone + Send>(
+    density: &D,
+    settings: &Settings,
+) -> Result<Trace, SampleError> {
     sample_with(density, settings, &NoProgress, &CancelToken::new())
 }
 
@@ -110,7 +113,9 @@ pub fn sample_with<D: LogDensity + Clone + Send, P: Progress + ?Sized>(
 ) -> Result<Trace, SampleError> {
     let dim = density.dim();
     settings.validate(dim)?;
-    let jobs: Vec<(usize, D)> = (0..settings.chains).map(|chain| (chain, density.clone())).collect();
+    let jobs: Vec<(usize, D)> = (0..settings.chains)
+        .map(|chain| (chain, density.clone()))
+        .collect();
     let chains = run_in_threads(jobs, worker_count(settings), &|(chain, density)| {
         guarded_chain(chain, dim, settings, progress, cancel, move || density)
     });
@@ -158,7 +163,10 @@ fn guarded_chain<D: LogDensity, P: Progress + ?Sized>(
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         let density = make_density();
         if density.dim() != dim {
-            trace.error = Some(ChainError::DimensionMismatch { expected: dim, found: density.dim() });
+            trace.error = Some(ChainError::DimensionMismatch {
+                expected: dim,
+                found: density.dim(),
+            });
             return;
         }
         run_chain(&mut trace, density, settings, progress, cancel);
@@ -172,10 +180,22 @@ fn guarded_chain<D: LogDensity, P: Progress + ?Sized>(
 
 /// The final progress update of a chain that panicked, rebuilt from what its trace holds (the
 /// number of draws done is exact only if warmup draws were kept).
-fn report_panicked_chain<P: Progress + ?Sized>(trace: &ChainTrace, settings: &Settings, progress: &P) {
+fn report_panicked_chain<P: Progress + ?Sized>(
+    trace: &ChainTrace,
+    settings: &Settings,
+    progress: &P,
+) {
     let sampled = trace.num_draws();
-    let draws_done = if sampled > 0 { settings.tune + sampled } else { trace.warmup_stats.len() };
-    let last_step = trace.stats.last().or(trace.warmup_stats.last()).map_or(f64::NAN, |s| s.step_size);
+    let draws_done = if sampled > 0 {
+        settings.tune + sampled
+    } else {
+        trace.warmup_stats.len()
+    };
+    let last_step = trace
+        .stats
+        .last()
+        .or(trace.warmup_stats.last())
+        .map_or(f64::NAN, |s| s.step_size);
     progress.update(&ProgressUpdate {
         chain: trace.chain,
         draws_done,
@@ -201,7 +221,11 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 /// Runs `work` on every job using `workers` scoped threads; job `i` goes to thread
 /// `i % workers`. Results come back in job order.
-fn run_in_threads<J: Send, T: Send>(jobs: Vec<J>, workers: usize, work: &(impl Fn(J) -> T + Sync)) -> Vec<Option<T>> {
+fn run_in_threads<J: Send, T: Send>(
+    jobs: Vec<J>,
+    workers: usize,
+    work: &(impl Fn(J) -> T + Sync),
+) -> Vec<Option<T>> {
     let n_jobs = jobs.len();
     let mut buckets: Vec<Vec<(usize, J)>> = (0..workers).map(|_| Vec::new()).collect();
     for (i, job) in jobs.into_iter().enumerate() {
@@ -211,7 +235,14 @@ fn run_in_threads<J: Send, T: Send>(jobs: Vec<J>, workers: usize, work: &(impl F
     std::thread::scope(|scope| {
         let handles: Vec<_> = buckets
             .into_iter()
-            .map(|bucket| scope.spawn(move || bucket.into_iter().map(|(i, job)| (i, work(job))).collect::<Vec<_>>()))
+            .map(|bucket| {
+                scope.spawn(move || {
+                    bucket
+                        .into_iter()
+                        .map(|(i, job)| (i, work(job)))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         for handle in handles {
             // Chains catch their own panics, so a worker can only fail in pathological cases;
@@ -244,9 +275,17 @@ fn collect_trace(
         })
         .collect();
     if chains.iter().all(|c| c.error.is_some()) {
-        let errors = chains.into_iter().filter_map(|c| c.error.map(|e| (c.chain, e))).collect();
+        let errors = chains
+            .into_iter()
+            .filter_map(|c| c.error.map(|e| (c.chain, e)))
+            .collect();
         return Err(SampleError::AllChainsFailed(errors));
     }
     let cancelled = cancel.is_cancelled() && chains.iter().any(|c| c.cancelled);
-    Ok(Trace { dim, settings: settings.clone(), chains, cancelled })
+    Ok(Trace {
+        dim,
+        settings: settings.clone(),
+        chains,
+        cancelled,
+    })
 }

@@ -217,16 +217,28 @@ impl Settings {
             return invalid("tune + draws overflows".into());
         }
         if !(self.target_accept > 0.0 && self.target_accept < 1.0) {
-            return invalid(format!("target_accept must be in (0, 1), got {}", self.target_accept));
+            return invalid(format!(
+                "target_accept must be in (0, 1), got {}",
+                self.target_accept
+            ));
         }
         if self.max_tree_depth == 0 || self.max_tree_depth > 30 {
-            return invalid(format!("max_tree_depth must be in 1..=30, got {}", self.max_tree_depth));
+            return invalid(format!(
+                "max_tree_depth must be in 1..=30, got {}",
+                self.max_tree_depth
+            ));
         }
         if self.max_energy_error.is_nan() || self.max_energy_error <= 0.0 {
-            return invalid(format!("max_energy_error must be positive, got {}", self.max_energy_error));
+            return invalid(format!(
+                "max_energy_error must be positive, got {}",
+                self.max_energy_error
+            ));
         }
         if !(self.init_radius.is_finite() && self.init_radius >= 0.0) {
-            return invalid(format!("init_radius must be finite and >= 0, got {}", self.init_radius));
+            return invalid(format!(
+                "init_radius must be finite and >= 0, got {}",
+                self.init_radius
+            ));
         }
         if self.initial_points.is_empty() && self.max_init_attempts == 0 {
             return invalid("max_init_attempts must be at least 1".into());
@@ -264,7 +276,9 @@ impl Settings {
         if let Some(eps) = self.step_size
             && !(eps.is_finite() && eps > 0.0)
         {
-            return Err(SampleError::InvalidSettings(format!("step_size must be positive, got {eps}")));
+            return Err(SampleError::InvalidSettings(format!(
+                "step_size must be positive, got {eps}"
+            )));
         }
         if let Some(diag) = &self.inv_mass_diag {
             if diag.len() != dim {
@@ -302,7 +316,11 @@ impl Settings {
                         g.early_fraction, g.final_step_size_fraction
                     ));
                 }
-                if g.early_window_size == 0 || g.first_window_size == 0 || g.window_growth.is_nan() || g.window_growth < 1.0 {
+                if g.early_window_size == 0
+                    || g.first_window_size == 0
+                    || g.window_growth.is_nan()
+                    || g.window_growth < 1.0
+                {
                     return invalid("window sizes must be positive and window_growth >= 1".into());
                 }
                 (g.initial_step_size, g.step_size_jitter)

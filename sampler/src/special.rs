@@ -18,7 +18,11 @@ pub(crate) fn normal_quantile(p: f64) -> f64 {
     }
     let r = if q < 0.0 { p } else { 1.0 - p };
     let r = (-r.ln()).sqrt();
-    let x = if r <= 5.0 { intermediate_ratio(r - 1.6) } else { tail_ratio(r - 5.0) };
+    let x = if r <= 5.0 {
+        intermediate_ratio(r - 1.6)
+    } else {
+        tail_ratio(r - 5.0)
+    };
     if q < 0.0 { -x } else { x }
 }
 
@@ -117,7 +121,10 @@ mod tests {
         ];
         for (p, expected) in cases {
             let x = normal_quantile(p);
-            assert!((x - expected).abs() <= 1e-13 * (1.0 + expected.abs()), "p={p}: {x} vs {expected}");
+            assert!(
+                (x - expected).abs() <= 1e-13 * (1.0 + expected.abs()),
+                "p={p}: {x} vs {expected}"
+            );
         }
     }
 

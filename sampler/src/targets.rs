@@ -126,8 +126,14 @@ impl Ar1Gaussian {
     pub fn new(dim: usize, rho: f64, log10_var_span: f64) -> Self {
         let scales: Vec<f64> = (0..dim)
             .map(|i| {
-                let t = if dim > 1 { i as f64 / (dim - 1) as f64 } else { 0.5 };
-                10f64.powf(-log10_var_span + 2.0 * log10_var_span * t).sqrt()
+                let t = if dim > 1 {
+                    i as f64 / (dim - 1) as f64
+                } else {
+                    0.5
+                };
+                10f64
+                    .powf(-log10_var_span + 2.0 * log10_var_span * t)
+                    .sqrt()
             })
             .collect();
         let mut covariance = vec![0.0; dim * dim];
@@ -147,7 +153,10 @@ impl Ar1Gaussian {
                 precision[i * dim + j] = inv_corr / (scales[i] * scales[j]);
             }
         }
-        Self { density: DenseGaussian { dim, precision }, covariance }
+        Self {
+            density: DenseGaussian { dim, precision },
+            covariance,
+        }
     }
 
     /// Marginal variances (the diagonal of the covariance).
@@ -201,7 +210,9 @@ mod tests {
     /// Central finite differences of `logp` against the analytic gradient.
     fn check_gradient<D: LogDensity>(mut density: D, x: &[f64]) {
         let mut grad = vec![0.0; x.len()];
-        let Ok(_) = density.logp_grad(x, &mut grad) else { panic!("evaluation failed") };
+        let Ok(_) = density.logp_grad(x, &mut grad) else {
+            panic!("evaluation failed")
+        };
         let mut scratch = vec![0.0; x.len()];
         for i in 0..x.len() {
             let h = 1e-6;
@@ -209,11 +220,18 @@ mod tests {
             xp[i] += h;
             let mut xm = x.to_vec();
             xm[i] -= h;
-            let (Ok(fp), Ok(fm)) = (density.logp_grad(&xp, &mut scratch), density.logp_grad(&xm, &mut scratch)) else {
+            let (Ok(fp), Ok(fm)) = (
+                density.logp_grad(&xp, &mut scratch),
+                density.logp_grad(&xm, &mut scratch),
+            ) else {
                 panic!("evaluation failed")
             };
             let fd = (fp - fm) / (2.0 * h);
-            assert!((fd - grad[i]).abs() < 1e-5 * (1.0 + fd.abs()), "coordinate {i}: {fd} vs {}", grad[i]);
+            assert!(
+                (fd - grad[i]).abs() < 1e-5 * (1.0 + fd.abs()),
+                "coordinate {i}: {fd} vs {}",
+                grad[i]
+            );
         }
     }
 
@@ -223,7 +241,9 @@ mod tests {
         check_gradient(IidGaussian::new(3), &x);
         check_gradient(DiagGaussian::new(&[0.5, 2.0, 3.0]), &x);
         let precision = vec![2.0, 0.5, 0.1, 0.5, 1.0, 0.2, 0.1, 0.2, 3.0];
-        let Some(dense) = DenseGaussian::from_precision(3, precision) else { panic!("shape") };
+        let Some(dense) = DenseGaussian::from_precision(3, precision) else {
+            panic!("shape")
+        };
         check_gradient(dense, &x);
         check_gradient(Funnel::new(3), &x);
     }

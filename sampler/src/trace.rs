@@ -160,7 +160,11 @@ impl Trace {
 
     /// Derived quantities per draw as `[quantity][chain][draw]`: `f` receives one posterior
     /// draw and appends `n_quantities` values (e.g. constrained parameters) to its buffer.
-    pub fn values_of(&self, mut f: impl FnMut(&[f64], &mut Vec<f64>), n_quantities: usize) -> Vec<Vec<Vec<f64>>> {
+    pub fn values_of(
+        &self,
+        mut f: impl FnMut(&[f64], &mut Vec<f64>),
+        n_quantities: usize,
+    ) -> Vec<Vec<Vec<f64>>> {
         let usable: Vec<&ChainTrace> = self.chains.iter().filter(|c| c.num_draws() > 0).collect();
         let n_draws = usable.iter().map(|c| c.num_draws()).min().unwrap_or(0);
         let mut out = vec![vec![Vec::with_capacity(n_draws); usable.len()]; n_quantities];
@@ -194,6 +198,8 @@ impl Trace {
 
     /// The chains that stopped with an error, as `(chain, error)`.
     pub fn errors(&self) -> impl Iterator<Item = (usize, &ChainError)> {
-        self.chains.iter().filter_map(|c| c.error.as_ref().map(|e| (c.chain, e)))
+        self.chains
+            .iter()
+            .filter_map(|c| c.error.as_ref().map(|e| (c.chain, e)))
     }
 }

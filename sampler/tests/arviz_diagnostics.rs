@@ -21,7 +21,14 @@ fn chains_of(case: &Value) -> Vec<Vec<f64>> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|chain| chain.as_array().into_iter().flatten().filter_map(Value::as_f64).collect())
+        .map(|chain| {
+            chain
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_f64)
+                .collect()
+        })
         .collect()
 }
 
@@ -29,7 +36,10 @@ fn chains_of(case: &Value) -> Vec<Vec<f64>> {
 /// absolute tolerance relative to the spread of the draws.
 fn assert_close(case: &str, what: &str, ours: f64, expected: &Value, scale: f64) {
     match expected.as_f64() {
-        None => assert!(ours.is_nan(), "{case} {what}: ArviZ gives NaN, we give {ours}"),
+        None => assert!(
+            ours.is_nan(),
+            "{case} {what}: ArviZ gives NaN, we give {ours}"
+        ),
         Some(arviz) => {
             let tolerance = RELATIVE_TOLERANCE * arviz.abs().max(scale);
             assert!(
@@ -47,7 +57,13 @@ fn check_summary(case: &str, row: &SummaryRow, expected: &Value) {
     assert_close(case, "sd", row.sd, &expected["sd"], 0.0);
     assert_close(case, "hdi_3%", row.hdi_lower, &expected["hdi_3%"], sd);
     assert_close(case, "hdi_97%", row.hdi_upper, &expected["hdi_97%"], sd);
-    assert_close(case, "mcse_mean", row.mcse_mean, &expected["mcse_mean"], 0.0);
+    assert_close(
+        case,
+        "mcse_mean",
+        row.mcse_mean,
+        &expected["mcse_mean"],
+        0.0,
+    );
     assert_close(case, "mcse_sd", row.mcse_sd, &expected["mcse_sd"], 0.0);
     assert_close(case, "ess_bulk", row.ess_bulk, &expected["ess_bulk"], 0.0);
     assert_close(case, "ess_tail", row.ess_tail, &expected["ess_tail"], 0.0);
@@ -78,11 +94,41 @@ fn individual_diagnostics_match_arviz_functions() {
         let chains = chains_of(case);
         let expected = &case["expected"];
         let sd = expected["summary"]["sd"].as_f64().unwrap_or(0.0);
-        assert_close(name, "az.ess(bulk)", diagnostics::ess_bulk(&chains), &expected["ess_bulk"], 0.0);
-        assert_close(name, "az.ess(tail)", diagnostics::ess_tail(&chains), &expected["ess_tail"], 0.0);
-        assert_close(name, "az.ess(mean)", diagnostics::ess_mean(&chains), &expected["ess_mean"], 0.0);
-        assert_close(name, "az.mcse(mean)", diagnostics::mcse_mean(&chains), &expected["mcse_mean"], 0.0);
-        assert_close(name, "az.mcse(sd)", diagnostics::mcse_sd(&chains), &expected["mcse_sd"], 0.0);
+        assert_close(
+            name,
+            "az.ess(bulk)",
+            diagnostics::ess_bulk(&chains),
+            &expected["ess_bulk"],
+            0.0,
+        );
+        assert_close(
+            name,
+            "az.ess(tail)",
+            diagnostics::ess_tail(&chains),
+            &expected["ess_tail"],
+            0.0,
+        );
+        assert_close(
+            name,
+            "az.ess(mean)",
+            diagnostics::ess_mean(&chains),
+            &expected["ess_mean"],
+            0.0,
+        );
+        assert_close(
+            name,
+            "az.mcse(mean)",
+            diagnostics::mcse_mean(&chains),
+            &expected["mcse_mean"],
+            0.0,
+        );
+        assert_close(
+            name,
+            "az.mcse(sd)",
+            diagnostics::mcse_sd(&chains),
+            &expected["mcse_sd"],
+            0.0,
+        );
         let (lower, upper) = diagnostics::hdi(&chains, 0.94);
         assert_close(name, "az.hdi lower", lower, &expected["hdi_94"][0], sd);
         assert_close(name, "az.hdi upper", upper, &expected["hdi_94"][1], sd);
@@ -92,8 +138,16 @@ fn individual_diagnostics_match_arviz_functions() {
 #[test]
 fn summarize_takes_arbitrary_named_columns() {
     let fixture = fixture();
-    let cases: Vec<&Value> = fixture["cases"].as_array().into_iter().flatten().take(3).collect();
-    let names: Vec<String> = cases.iter().map(|c| c["name"].as_str().unwrap_or("?").to_string()).collect();
+    let cases: Vec<&Value> = fixture["cases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .take(3)
+        .collect();
+    let names: Vec<String> = cases
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or("?").to_string())
+        .collect();
     let values: Vec<Vec<Vec<f64>>> = cases.iter().map(|c| chains_of(c)).collect();
     let rows = match diagnostics::summarize(&names, &values) {
         Ok(rows) => rows,

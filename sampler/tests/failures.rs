@@ -4,7 +4,8 @@
 use std::fmt;
 
 use tessera_sampler::{
-    CancelToken, ChainError, LogDensity, LogpError, NoProgress, SampleError, Settings, sample, sample_with_factory,
+    CancelToken, ChainError, LogDensity, LogpError, NoProgress, SampleError, Settings, sample,
+    sample_with_factory,
 };
 
 #[derive(Debug)]
@@ -14,7 +15,15 @@ struct EvalError {
 
 impl fmt::Display for EvalError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} evaluation failure", if self.recoverable { "recoverable" } else { "fatal" })
+        write!(
+            f,
+            "{} evaluation failure",
+            if self.recoverable {
+                "recoverable"
+            } else {
+                "fatal"
+            }
+        )
     }
 }
 
@@ -38,7 +47,12 @@ struct Flaky {
 
 impl Flaky {
     fn with_wall(wall: f64) -> Self {
-        Self { wall, fail_after: None, panic_instead: false, evaluations: 0 }
+        Self {
+            wall,
+            fail_after: None,
+            panic_instead: false,
+            evaluations: 0,
+        }
     }
 }
 
@@ -67,7 +81,13 @@ impl LogDensity for Flaky {
 }
 
 fn small_run(seed: u64) -> Settings {
-    Settings { tune: 300, draws: 300, chains: 3, seed, ..Settings::default() }
+    Settings {
+        tune: 300,
+        draws: 300,
+        chains: 3,
+        seed,
+        ..Settings::default()
+    }
 }
 
 #[test]
@@ -79,11 +99,32 @@ fn recoverable_errors_count_as_divergences() {
     assert!(trace.errors().next().is_none());
     for chain in &trace.chains {
         assert_eq!(chain.num_draws(), 300);
-        assert!(chain.rows().all(|x| x[0] <= 0.5), "a draw crossed the failing region");
-        assert!(chain.stats.iter().filter(|s| s.diverging).all(|s| s.logp_error || s.energy_error.is_finite()));
+        assert!(
+            chain.rows().all(|x| x[0] <= 0.5),
+            "a draw crossed the failing region"
+        );
+        assert!(
+            chain
+                .stats
+                .iter()
+                .filter(|s| s.diverging)
+                .all(|s| s.logp_error || s.energy_error.is_finite())
+        );
     }
-    let error_divergences: usize = trace.chains.iter().map(|c| c.stats.iter().filter(|s| s.logp_error && s.diverging).count()).sum();
-    assert!(error_divergences > 0, "hitting the failing region must be reported as divergences");
+    let error_divergences: usize = trace
+        .chains
+        .iter()
+        .map(|c| {
+            c.stats
+                .iter()
+                .filter(|s| s.logp_error && s.diverging)
+                .count()
+        })
+        .sum();
+    assert!(
+        error_divergences > 0,
+        "hitting the failing region must be reported as divergences"
+    );
 }
 
 #[test]
@@ -92,10 +133,11 @@ fn a_non_recoverable_error_stops_only_its_chain() {
         fail_after: (chain == 1).then_some(1000),
         ..Flaky::with_wall(f64::INFINITY)
     };
-    let trace = match sample_with_factory(2, factory, &small_run(22), &NoProgress, &CancelToken::new()) {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    };
+    let trace =
+        match sample_with_factory(2, factory, &small_run(22), &NoProgress, &CancelToken::new()) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        };
     let errors: Vec<_> = trace.errors().collect();
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0].0, 1);
@@ -113,11 +155,14 @@ fn a_panicking_density_stops_only_its_chain() {
         panic_instead: true,
         ..Flaky::with_wall(f64::INFINITY)
     };
-    let trace = match sample_with_factory(2, factory, &small_run(23), &NoProgress, &CancelToken::new()) {
-        Ok(t) => t,
-        Err(e) => panic!("{e}"),
-    };
-    assert!(matches!(&trace.chains[0].error, Some(ChainError::Panicked(m)) if m.contains("density blew up")));
+    let trace =
+        match sample_with_factory(2, factory, &small_run(23), &NoProgress, &CancelToken::new()) {
+            Ok(t) => t,
+            Err(e) => panic!("{e}"),
+        };
+    assert!(
+        matches!(&trace.chains[0].error, Some(ChainError::Panicked(m)) if m.contains("density blew up"))
+    );
     assert_eq!(trace.chains[1].num_draws(), 300);
 }
 
@@ -135,7 +180,11 @@ impl LogDensity for Hopeless {
     }
 
     fn logp_grad(&mut self, _x: &[f64], grad: &mut [f64]) -> Result<f64, Self::Error> {
-        grad.fill(if self.bad_gradient { f64::INFINITY } else { 0.0 });
+        grad.fill(if self.bad_gradient {
+            f64::INFINITY
+        } else {
+            0.0
+        });
         Ok(if self.bad_gradient { 0.0 } else { f64::NAN })
     }
 }
@@ -147,8 +196,15 @@ fn initialization_gives_up_after_100_attempts_with_a_clear_error() {
             Err(SampleError::AllChainsFailed(errors)) => {
                 assert_eq!(errors.len(), 3);
                 for (_, error) in &errors {
-                    assert!(matches!(error, ChainError::Initialization { attempts: 100, .. }), "{error}");
-                    let expected = if bad_gradient { "gradient" } else { "log density is NaN" };
+                    assert!(
+                        matches!(error, ChainError::Initialization { attempts: 100, .. }),
+                        "{error}"
+                    );
+                    let expected = if bad_gradient {
+                        "gradient"
+                    } else {
+                        "log density is NaN"
+                    };
                     assert!(error.to_string().contains(expected), "{error}");
                 }
             }
@@ -160,20 +216,36 @@ fn initialization_gives_up_after_100_attempts_with_a_clear_error() {
 #[test]
 fn caller_given_initial_points_are_used_and_checked() {
     let point = vec![0.25, -0.5];
-    let settings = Settings { initial_points: vec![point.clone()], ..small_run(25) };
+    let settings = Settings {
+        initial_points: vec![point.clone()],
+        ..small_run(25)
+    };
     let trace = match sample(&Flaky::with_wall(f64::INFINITY), &settings) {
         Ok(t) => t,
         Err(e) => panic!("{e}"),
     };
     assert!(trace.chains.iter().all(|c| c.init_point == point));
 
-    let wrong_length = Settings { initial_points: vec![vec![0.0; 3]], ..small_run(25) };
-    assert!(matches!(sample(&Flaky::with_wall(1.0), &wrong_length), Err(SampleError::InvalidSettings(_))));
+    let wrong_length = Settings {
+        initial_points: vec![vec![0.0; 3]],
+        ..small_run(25)
+    };
+    assert!(matches!(
+        sample(&Flaky::with_wall(1.0), &wrong_length),
+        Err(SampleError::InvalidSettings(_))
+    ));
 
-    let in_failing_region = Settings { initial_points: vec![vec![2.0, 0.0]], ..small_run(25) };
+    let in_failing_region = Settings {
+        initial_points: vec![vec![2.0, 0.0]],
+        ..small_run(25)
+    };
     match sample(&Flaky::with_wall(1.0), &in_failing_region) {
         Err(SampleError::AllChainsFailed(errors)) => {
-            assert!(errors.iter().all(|(_, e)| matches!(e, ChainError::InvalidInitialPoint(_))));
+            assert!(
+                errors
+                    .iter()
+                    .all(|(_, e)| matches!(e, ChainError::InvalidInitialPoint(_)))
+            );
         }
         other => panic!("expected an invalid initial point, got {other:?}"),
     }
@@ -183,13 +255,34 @@ fn caller_given_initial_points_are_used_and_checked() {
 fn invalid_settings_are_rejected_before_sampling() {
     let density = Flaky::with_wall(1.0);
     let cases = [
-        Settings { chains: 0, ..Settings::default() },
-        Settings { target_accept: 1.0, ..Settings::default() },
-        Settings { max_tree_depth: 0, ..Settings::default() },
-        Settings { init_radius: f64::NAN, ..Settings::default() },
-        Settings { initial_points: vec![vec![0.0, 0.0]; 2], ..Settings::default() },
+        Settings {
+            chains: 0,
+            ..Settings::default()
+        },
+        Settings {
+            target_accept: 1.0,
+            ..Settings::default()
+        },
+        Settings {
+            max_tree_depth: 0,
+            ..Settings::default()
+        },
+        Settings {
+            init_radius: f64::NAN,
+            ..Settings::default()
+        },
+        Settings {
+            initial_points: vec![vec![0.0, 0.0]; 2],
+            ..Settings::default()
+        },
     ];
     for settings in cases {
-        assert!(matches!(sample(&density, &settings), Err(SampleError::InvalidSettings(_))), "{settings:?}");
+        assert!(
+            matches!(
+                sample(&density, &settings),
+                Err(SampleError::InvalidSettings(_))
+            ),
+            "{settings:?}"
+        );
     }
 }

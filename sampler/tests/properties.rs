@@ -6,7 +6,8 @@ use tessera_sampler::diagnostics::{ess_bulk, hdi, rhat, summary_row};
 
 /// 2 to 4 chains of 4 to 60 draws each (all chains the same length).
 fn chains() -> impl Strategy<Value = Vec<Vec<f64>>> {
-    (2usize..=4, 4usize..=60).prop_flat_map(|(c, n)| prop::collection::vec(prop::collection::vec(-1e3f64..1e3, n), c))
+    (2usize..=4, 4usize..=60)
+        .prop_flat_map(|(c, n)| prop::collection::vec(prop::collection::vec(-1e3f64..1e3, n), c))
 }
 
 proptest! {

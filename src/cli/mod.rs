@@ -1,6 +1,7 @@
 //! Command definitions and dispatch of the `tessera` tool.
 
 mod inputs;
+mod model;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,18 +19,32 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Parse, verify and print a graph in the canonical text form.
+    /// Parse, verify and print a graph (`.ir`), or a model's graph (`.tess` with `--data`).
     Print {
-        /// A graph in the text form (`.ir`).
-        file: PathBuf,
+        #[command(flatten)]
+        source: GraphSource,
         /// Also print a summary (node counts by op, sizes of intermediates).
         #[arg(long)]
         summary: bool,
     },
     /// Print a graph as Graphviz DOT (`tessera dot g.ir | dot -Tpng > g.png`).
     Dot {
-        /// A graph in the text form (`.ir`).
-        file: PathBuf,
+        #[command(flatten)]
+        source: GraphSource,
+    },
+    /// A model's unconstrained layout, and its log density and gradient at a point.
+    Logp {
+        /// The model file (`.tess`).
+        model: PathBuf,
+        /// Its data (JSON: names to numbers or nested lists).
+        #[arg(long)]
+        data: PathBuf,
+        /// The unconstrained point, a JSON array (default: all zeros).
+        #[arg(long)]
+        point: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Evaluate a graph with the reference interpreter; prints the outputs as JSON.
     Eval {
@@ -52,11 +67,38 @@ enum Command {
     },
 }
 
+/// A graph file, or a model file with its data.
+#[derive(clap::Args, Debug)]
+struct GraphSource {
+    /// A graph in the text form (`.ir`) or a model (`.tess`, needs `--data`).
+    file: PathBuf,
+    /// The model's data (JSON); makes FILE a model.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Which graph of a model to show.
+    #[arg(long, value_enum, default_value = "model")]
+    stage: model::Stage,
+}
+
+impl GraphSource {
+    fn load(&self) -> Result<Graph, CliError> {
+        match &self.data {
+            Some(data) => model::model_graph(&model::load_model(&self.file, data)?, self.stage),
+            None if self.file.extension().is_some_and(|e| e == "tess") => {
+                Err(CliError::Input(format!("{} is a model: give its data with --data DATA.json", self.file.display())))
+            }
+            None => load_graph(&self.file),
+        }
+    }
+}
+
 /// A failure of a command: bad input (exit code 2) or an internal failure (exit code 1).
 #[derive(Debug)]
 pub enum CliError {
     /// The user's files or arguments are wrong.
     Input(String),
+    /// The user's input is wrong, with a message already rendered (file:line:col, underline).
+    Rendered(String),
     /// Something failed that is not the user's input.
     Internal(String),
 }
@@ -65,7 +107,7 @@ impl CliError {
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::Input(_) => 2,
+            CliError::Input(_) | CliError::Rendered(_) => 2,
             CliError::Internal(_) => 1,
         }
     }
@@ -75,6 +117,7 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Input(msg) => write!(f, "error: {msg}"),
+            CliError::Rendered(msg) => write!(f, "{msg}"),
             CliError::Internal(msg) => write!(f, "internal error: {msg}"),
         }
     }
@@ -83,14 +126,19 @@ impl fmt::Display for CliError {
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
-        Command::Print { file, summary: with_summary } => {
-            let graph = load_graph(&file)?;
+        Command::Print { source, summary: with_summary } => {
+            let graph = source.load()?;
             print!("{}", print(&graph));
             if with_summary {
                 println!("\n{}", summary(&graph));
             }
         }
-        Command::Dot { file } => print!("{}", to_dot(&load_graph(&file)?)),
+        Command::Dot { source } => print!("{}", to_dot(&source.load()?)),
+        Command::Logp { model, data, point, json } => {
+            let bound = model::load_model(&model, &data)?;
+            let point = model::parse_point(point.as_deref(), bound.dim())?;
+            print!("{}", model::logp_report(&bound, &point, json)?);
+        }
         Command::Eval { file, inputs } => {
             let graph = load_graph(&file)?;
             let text = read_file(&inputs)?;
@@ -116,7 +164,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// Reads a file, naming it in the error.
-fn read_file(path: &Path) -> Result<String, CliError> {
+pub(crate) fn read_file(path: &Path) -> Result<String, CliError> {
     std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))
 }
 

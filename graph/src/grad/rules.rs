@@ -16,6 +16,7 @@
 //!   S = L⁻ᵀ Φ(Lᵀ L̄) L⁻¹ and Φ keeps the lower triangle with the diagonal halved
 //!   (Murray 2016; PyTensor's `CholeskyGrad`).
 //! - `triangular_solve`: only the triangle of A that is read receives a gradient.
+//! - `fused`: no rule (a `NoRule` error): fusion runs after differentiation in the pipeline.
 
 use smallvec::{SmallVec, smallvec};
 
@@ -148,6 +149,15 @@ pub(crate) fn vjp(
                 let full = e.materialize(g, &out)?;
                 only(e.op(Op::Diag, &[full])?)
             }
+        }
+        // Gradients are taken before fusion in the rewrite pipeline, so a fused node never
+        // needs one; differentiate the unfused graph instead.
+        Op::Fused(_) => {
+            return Err(GradError::NoRule {
+                op: "fused".to_string(),
+                reason: "fused kernels are built after differentiation; take the gradient of the unfused graph"
+                    .to_string(),
+            });
         }
     })
 }

@@ -43,7 +43,11 @@ impl DualAverage {
     /// One update with the acceptance statistic of the last draw.
     pub(crate) fn learn(&mut self, accept_stat: f64) {
         // A NaN statistic would poison the average; it means "nothing was accepted".
-        let accept = if accept_stat.is_finite() { accept_stat.min(1.0) } else { 0.0 };
+        let accept = if accept_stat.is_finite() {
+            accept_stat.min(1.0)
+        } else {
+            0.0
+        };
         self.counter += 1.0;
         let eta = 1.0 / (self.counter + self.constants.t0);
         self.s_bar = (1.0 - eta) * self.s_bar + eta * (self.target - accept);
@@ -60,7 +64,11 @@ impl DualAverage {
     /// The averaged iterate `exp(x_bar)` (used after tuning); the current iterate if no update
     /// happened since the last restart.
     pub(crate) fn final_step_size(&self) -> f64 {
-        if self.counter > 0.0 { self.log_step_bar.exp() } else { self.step_size() }
+        if self.counter > 0.0 {
+            self.log_step_bar.exp()
+        } else {
+            self.step_size()
+        }
     }
 }
 

@@ -3,9 +3,9 @@
 //! recent draws that is switched for a fresher one as tuning goes (short windows early,
 //! growing ones later), and a final phase where only the step size adapts.
 
+use super::Action;
 use super::dual_averaging::DualAverage;
 use super::welford::Welford;
-use super::Action;
 use crate::metric::DiagMetric;
 use crate::nuts::{Point, TransitionStats};
 use crate::settings::GradientAdaptation;
@@ -37,7 +37,10 @@ impl DrawGradEstimator {
 
     /// `sqrt(var(draws) / var(grads))` per coordinate (NaN where undefined).
     fn fisher_variance(&self) -> impl Iterator<Item = f64> + '_ {
-        self.draws.variance().zip(self.grads.variance()).map(|(vd, vg)| (vd / vg).sqrt())
+        self.draws
+            .variance()
+            .zip(self.grads.variance())
+            .map(|(vd, vg)| (vd / vg).sqrt())
     }
 }
 
@@ -55,7 +58,12 @@ pub(crate) struct GradientTuner {
 }
 
 impl GradientTuner {
-    pub(crate) fn new(settings: &GradientAdaptation, tune: usize, target_accept: f64, dim: usize) -> Self {
+    pub(crate) fn new(
+        settings: &GradientAdaptation,
+        tune: usize,
+        target_accept: f64,
+        dim: usize,
+    ) -> Self {
         let step_size_window = (settings.final_step_size_fraction * tune as f64) as usize;
         Self {
             settings: settings.clone(),
@@ -65,7 +73,11 @@ impl GradientTuner {
             background: DrawGradEstimator::new(dim),
             window_size: settings.first_window_size,
             metric_is_initial: true,
-            dual: DualAverage::new(&settings.dual_averaging, target_accept, settings.initial_step_size),
+            dual: DualAverage::new(
+                &settings.dual_averaging,
+                target_accept,
+                settings.initial_step_size,
+            ),
         }
     }
 
@@ -73,7 +85,12 @@ impl GradientTuner {
     pub(crate) fn initialize(&mut self, point: &Point, metric: &mut DiagMetric) {
         self.foreground.add(&point.q, &point.grad);
         self.background.add(&point.q, &point.grad);
-        metric.set_inv_mass(point.grad.iter().map(|g| if g.abs() > 0.0 { 1.0 / g.abs() } else { 1.0 }));
+        metric.set_inv_mass(
+            point
+                .grad
+                .iter()
+                .map(|g| if g.abs() > 0.0 { 1.0 / g.abs() } else { 1.0 }),
+        );
     }
 
     /// Learns from tuning draw number `draw` (0-based).
@@ -97,18 +114,31 @@ impl GradientTuner {
             self.foreground.add(&point.q, &point.grad);
             self.background.add(&point.q, &point.grad);
         }
-        let switch_after = if is_early { self.settings.early_window_size } else { self.window_size };
-        let next_window = if is_early { self.settings.early_window_size } else { self.grown_window() };
+        let switch_after = if is_early {
+            self.settings.early_window_size
+        } else {
+            self.window_size
+        };
+        let next_window = if is_early {
+            self.settings.early_window_size
+        } else {
+            self.grown_window()
+        };
         let is_late = draw + next_window > self.final_window_start;
         if self.background.count() >= switch_after && !is_late {
-            self.foreground = std::mem::replace(&mut self.background, DrawGradEstimator::new(point.q.len()));
+            self.foreground =
+                std::mem::replace(&mut self.background, DrawGradEstimator::new(point.q.len()));
             if !is_early {
                 self.window_size = next_window;
             }
         }
         let metric_changed = self.update_metric(metric);
         // Late in the main phase the step size targets the symmetric statistic, as nuts-rs.
-        let accept = if is_late { stats.accept_stat_sym } else { stats.accept_stat };
+        let accept = if is_late {
+            stats.accept_stat_sym
+        } else {
+            stats.accept_stat
+        };
         self.dual.learn(accept);
         if metric_changed && self.metric_is_initial {
             self.metric_is_initial = false;

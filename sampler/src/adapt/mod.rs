@@ -61,7 +61,13 @@ impl Tuner {
                 g.initial_step_size,
             ),
         };
-        Self { scheme, tune, jitter, initial_step_size, final_step_size: None }
+        Self {
+            scheme,
+            tune,
+            jitter,
+            initial_step_size,
+            final_step_size: None,
+        }
     }
 
     /// Sets the initial metric from the initial point; returns where the first step-size
@@ -129,12 +135,14 @@ impl Tuner {
 
     /// The averaged step size so far (the final one once tuning ended).
     pub(crate) fn averaged_step_size(&self) -> f64 {
-        self.final_step_size.unwrap_or_else(|| self.dual().final_step_size())
+        self.final_step_size
+            .unwrap_or_else(|| self.dual().final_step_size())
     }
 
     /// The adapted step size reported after tuning.
     pub(crate) fn adapted_step_size(&self) -> f64 {
-        self.final_step_size.unwrap_or_else(|| self.dual().final_step_size())
+        self.final_step_size
+            .unwrap_or_else(|| self.dual().final_step_size())
     }
 
     fn dual(&self) -> &DualAverage {

@@ -1,9 +1,9 @@
 //! Stan's windowed adaptation: step size by dual averaging restarted after every metric
 //! update, diagonal metric from the regularized variance of the draws in doubling windows.
 
+use super::Action;
 use super::dual_averaging::DualAverage;
 use super::welford::Welford;
-use super::Action;
 use crate::metric::DiagMetric;
 use crate::settings::StanAdaptation;
 
@@ -21,16 +21,22 @@ pub(crate) struct WindowSchedule {
 }
 
 impl WindowSchedule {
-    pub(crate) fn new(num_warmup: usize, init_buffer: usize, term_buffer: usize, base_window: usize) -> Self {
+    pub(crate) fn new(
+        num_warmup: usize,
+        init_buffer: usize,
+        term_buffer: usize,
+        base_window: usize,
+    ) -> Self {
         let enabled = num_warmup >= 20;
         // Too short a warmup for the requested buffers: 15% / 75% / 10% as Stan does.
-        let (init_buffer, term_buffer, base_window) = if init_buffer + base_window + term_buffer > num_warmup {
-            let init = (0.15 * num_warmup as f64) as usize;
-            let term = (0.1 * num_warmup as f64) as usize;
-            (init, term, num_warmup.saturating_sub(init + term))
-        } else {
-            (init_buffer, term_buffer, base_window)
-        };
+        let (init_buffer, term_buffer, base_window) =
+            if init_buffer + base_window + term_buffer > num_warmup {
+                let init = (0.15 * num_warmup as f64) as usize;
+                let term = (0.1 * num_warmup as f64) as usize;
+                (init, term, num_warmup.saturating_sub(init + term))
+            } else {
+                (init_buffer, term_buffer, base_window)
+            };
         Self {
             num_warmup,
             init_buffer,
@@ -83,16 +89,35 @@ pub(crate) struct StanTuner {
 }
 
 impl StanTuner {
-    pub(crate) fn new(settings: &StanAdaptation, tune: usize, target_accept: f64, dim: usize) -> Self {
+    pub(crate) fn new(
+        settings: &StanAdaptation,
+        tune: usize,
+        target_accept: f64,
+        dim: usize,
+    ) -> Self {
         Self {
-            schedule: WindowSchedule::new(tune, settings.init_buffer, settings.term_buffer, settings.base_window),
+            schedule: WindowSchedule::new(
+                tune,
+                settings.init_buffer,
+                settings.term_buffer,
+                settings.base_window,
+            ),
             estimator: Welford::new(dim),
-            dual: DualAverage::new(&settings.dual_averaging, target_accept, settings.initial_step_size),
+            dual: DualAverage::new(
+                &settings.dual_averaging,
+                target_accept,
+                settings.initial_step_size,
+            ),
         }
     }
 
     /// Learns from tuning draw `q` with acceptance statistic `accept_stat`.
-    pub(crate) fn after_draw(&mut self, accept_stat: f64, q: &[f64], metric: &mut DiagMetric) -> Action {
+    pub(crate) fn after_draw(
+        &mut self,
+        accept_stat: f64,
+        q: &[f64],
+        metric: &mut DiagMetric,
+    ) -> Action {
         self.dual.learn(accept_stat);
         if self.schedule.in_slow_window() {
             self.estimator.add(q);
@@ -103,7 +128,11 @@ impl StanTuner {
             self.update_metric(metric);
         }
         self.schedule.counter += 1;
-        if window_ended { Action::SearchStepSize } else { Action::Continue }
+        if window_ended {
+            Action::SearchStepSize
+        } else {
+            Action::Continue
+        }
     }
 
     /// Stan's regularization: shrink the window's variance towards 1e-3 with weight 5/(n+5).

@@ -35,7 +35,13 @@ impl Welford {
     /// samples.
     pub(crate) fn variance(&self) -> impl Iterator<Item = f64> + '_ {
         let denominator = self.count as f64 - 1.0;
-        self.m2.iter().map(move |m2| if denominator > 0.0 { m2 / denominator } else { f64::NAN })
+        self.m2.iter().map(move |m2| {
+            if denominator > 0.0 {
+                m2 / denominator
+            } else {
+                f64::NAN
+            }
+        })
     }
 
     pub(crate) fn reset(&mut self) {

@@ -18,8 +18,18 @@ pub fn check_moments(trace: &Trace, true_sd: &[f64]) {
             Ok(row) => row,
             Err(e) => panic!("{e}"),
         };
-        assert!(row.mean.abs() <= MCSE_TOLERANCE * row.mcse_mean, "x[{i}]: mean {} with mcse {}", row.mean, row.mcse_mean);
-        assert!((row.sd - sd).abs() <= MCSE_TOLERANCE * row.mcse_sd, "x[{i}]: sd {} vs {sd} with mcse_sd {}", row.sd, row.mcse_sd);
+        assert!(
+            row.mean.abs() <= MCSE_TOLERANCE * row.mcse_mean,
+            "x[{i}]: mean {} with mcse {}",
+            row.mean,
+            row.mcse_mean
+        );
+        assert!(
+            (row.sd - sd).abs() <= MCSE_TOLERANCE * row.mcse_sd,
+            "x[{i}]: sd {} vs {sd} with mcse_sd {}",
+            row.sd,
+            row.mcse_sd
+        );
         assert!(row.r_hat < 1.01, "x[{i}]: r_hat {}", row.r_hat);
     }
 }
@@ -28,9 +38,19 @@ pub fn check_moments(trace: &Trace, true_sd: &[f64]) {
 /// true marginal variances.
 pub fn check_mass_matrix(trace: &Trace, variances: &[f64], factor: f64) {
     for chain in &trace.chains {
-        for (i, (m, v)) in chain.adaptation.inv_mass_diag.iter().zip(variances).enumerate() {
+        for (i, (m, v)) in chain
+            .adaptation
+            .inv_mass_diag
+            .iter()
+            .zip(variances)
+            .enumerate()
+        {
             let ratio = (m / v).max(v / m);
-            assert!(ratio <= factor, "chain {} x[{i}]: inverse mass {m} vs variance {v}", chain.chain);
+            assert!(
+                ratio <= factor,
+                "chain {} x[{i}]: inverse mass {m} vs variance {v}",
+                chain.chain
+            );
         }
     }
 }
