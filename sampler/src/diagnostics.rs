@@ -591,6 +591,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bfmi_is_arvizs_ratio() {
+        // mean(diff^2) = (1 + 4 + 9) / 3, var(ddof = 1) = 21 / 3.
+        assert!((bfmi(&[1.0, 2.0, 4.0, 7.0]) - 2.0 / 3.0).abs() < 1e-15);
+        assert!(bfmi(&[1.0]).is_nan());
+    }
+
+    #[test]
     fn ranks_average_ties() {
         assert_eq!(
             average_ranks(&[3.0, 1.0, 3.0, 2.0]),

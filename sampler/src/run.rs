@@ -235,18 +235,24 @@ fn run_in_threads<J: Send, T: Send>(
     std::thread::scope(|scope| {
         let handles: Vec<_> = buckets
             .into_iter()
-            .map(|bucket| {
-                scope.spawn(move || {
+            .enumerate()
+            .filter_map(|(w, bucket)| {
+                let run_bucket = move || {
                     bucket
                         .into_iter()
                         .map(|(i, job)| (i, work(job)))
                         .collect::<Vec<_>>()
-                })
+                };
+                // A thread the OS refuses to start loses its chains; `collect_trace` reports them.
+                std::thread::Builder::new()
+                    .name(format!("tessera-chain-worker-{w}"))
+                    .spawn_scoped(scope, run_bucket)
+                    .ok()
             })
             .collect();
         for handle in handles {
             // Chains catch their own panics, so a worker can only fail in pathological cases;
-            // its chains are then reported as panicked by `collect_trace`.
+            // its chains are then reported as lost by `collect_trace`.
             if let Ok(done) = handle.join() {
                 for (i, result) in done {
                     results[i] = Some(result);
@@ -269,7 +275,9 @@ fn collect_trace(
         .map(|(chain, trace)| {
             trace.unwrap_or_else(|| {
                 let mut lost = ChainTrace::new(chain, dim);
-                lost.error = Some(ChainError::Panicked("worker thread died".into()));
+                lost.error = Some(ChainError::Panicked(
+                    "its worker thread could not start or died".into(),
+                ));
                 lost
             })
         })
