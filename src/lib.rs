@@ -6,3 +6,7 @@ pub use tessera_graph as graph;
 pub use tessera_model as model;
 pub use tessera_rewrite as rewrite;
 pub use tessera_sampler as sampler;
+
+pub mod pipeline;
+pub mod report;
+pub mod validate;

@@ -14,7 +14,17 @@ fn main() {
     let p = tessera_codegen::plan::plan(&gg, &Default::default()).unwrap();
     for s in &p.steps {
         match s {
-            tessera_codegen::kernel::Step::Kernel(k) => println!("{:<22} domain {:?} leaves {} nodes {} mode {:?}", k.label, k.domain, k.leaves.len(), k.expr.nodes.len(), match &k.mode { tessera_codegen::kernel::Mode::Reduce{reduced,..} => format!("reduce {reduced:?}"), m => format!("{m:?}") }),
+            tessera_codegen::kernel::Step::Kernel(k) => {
+                let modes: Vec<String> = k
+                    .outs
+                    .iter()
+                    .map(|o| match &o.mode {
+                        tessera_codegen::kernel::Mode::Reduce { reduced, .. } => format!("reduce{reduced:?}"),
+                        m => format!("{m:?}"),
+                    })
+                    .collect();
+                println!("{:<40} domain {:?} leaves {} nodes {} outs {:?}", k.label, k.domain, k.leaves.len(), k.expr.nodes.len(), modes)
+            }
             tessera_codegen::kernel::Step::Call(c) => println!("call {:?}", std::mem::discriminant(c)),
         }
     }

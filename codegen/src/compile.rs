@@ -168,6 +168,19 @@ fn check_relocations(ctx: &cranelift_codegen::Context) -> Result<(), CodegenErro
     Ok(())
 }
 
+/// The Cranelift IR (CLIF text) that compiling `graph` with `opts` would hand to Cranelift,
+/// without compiling it (for `tessera compile FILE.ir --emit clif`).
+pub fn emit_clif(graph: &Graph, opts: &CompileOptions) -> Result<String, CodegenError> {
+    let plan_opts = PlanOptions { fuse: opts.fuse, dgemm_min_work: opts.dgemm_min_work };
+    let program = plan(graph, &plan_opts)?;
+    let mut module = make_module(opts)?;
+    let mut ctx = module.make_context();
+    let mut fctx = FunctionBuilderContext::new();
+    let emit_opts = EmitOptions { vectorize: opts.vectorize, inline_math: opts.inline_math, fma: host_has_fma() };
+    emit_function(&program, &mut module, &mut ctx.func, &mut fctx, emit_opts)?;
+    Ok(ctx.func.display().to_string())
+}
+
 /// Compiles `graph` and reports what each stage took.
 pub fn compile_with_stats(graph: &Graph, opts: &CompileOptions) -> Result<(Compiled, CompileStats), CodegenError> {
     let t0 = Instant::now();

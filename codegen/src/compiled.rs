@@ -248,8 +248,7 @@ impl Compiled {
 
     /// Convenience for tests and tools: runs on interpreter values (allocates the outputs).
     pub fn call_values(&self, inputs: &[Value]) -> Result<Vec<Value>, CodegenError> {
-        let owned: Vec<Value> =
-            inputs.iter().map(|v| v.as_standard_layout()).collect();
+        let owned: Vec<Value> = inputs.iter().map(standard_layout).collect();
         let refs: Vec<ArgRef<'_>> = owned
             .iter()
             .map(|v| match v {
@@ -305,18 +304,12 @@ impl Compiled {
     }
 }
 
-trait StandardLayout {
-    fn as_standard_layout(&self) -> Self;
-}
-
-impl StandardLayout for Value {
-    /// A copy in row-major order (so `as_slice` succeeds).
-    fn as_standard_layout(&self) -> Value {
-        match self {
-            Value::F64(a) => Value::F64(a.as_standard_layout().into_owned()),
-            Value::I64(a) => Value::I64(a.as_standard_layout().into_owned()),
-            Value::Bool(a) => Value::Bool(a.as_standard_layout().into_owned()),
-        }
+/// A copy of `v` in row-major order (so `as_slice` succeeds).
+fn standard_layout(v: &Value) -> Value {
+    match v {
+        Value::F64(a) => Value::F64(a.as_standard_layout().into_owned()),
+        Value::I64(a) => Value::I64(a.as_standard_layout().into_owned()),
+        Value::Bool(a) => Value::Bool(a.as_standard_layout().into_owned()),
     }
 }
 

@@ -121,26 +121,42 @@ pub enum Mode {
     Scan,
 }
 
-/// One loop nest: for every element of `domain`, evaluate `expr` over `leaves` and store it
-/// according to `mode`.
+/// One result of a kernel: the value of expression node `root`, stored or reduced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KernelOut {
+    /// The expression node whose value this output receives.
+    pub root: usize,
+    /// Destination.
+    pub out: Output,
+    /// Map, reduce or scan.
+    pub mode: Mode,
+}
+
+/// One loop nest: for every element of `domain`, evaluate `expr` over `leaves` once and feed
+/// each output. Several outputs share the loads and the arithmetic (horizontal fusion); the
+/// planner only groups maps over the whole domain with reductions that reduce every axis.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kernel {
     /// Iteration domain extents.
     pub domain: SmallVec<[usize; 4]>,
     /// The expression's inputs.
     pub leaves: Vec<Leaf>,
-    /// The per-element computation.
+    /// The per-element computation (a DAG; each output names its root).
     pub expr: Expr,
-    /// Destination.
-    pub out: Output,
-    /// Map, reduce or scan.
-    pub mode: Mode,
-    /// Graph node this kernel computes (for the CLIF listing and statistics).
+    /// The results.
+    pub outs: Vec<KernelOut>,
+    /// Graph nodes this kernel computes (for statistics and debugging).
     pub label: String,
 }
 
 impl Kernel {
-    /// Every strided access of the kernel (leaves, index arrays and the output).
+    /// A kernel with one output, the value of `expr`'s root.
+    pub fn single(domain: SmallVec<[usize; 4]>, leaves: Vec<Leaf>, expr: Expr, out: Output, mode: Mode, label: String) -> Kernel {
+        let root = expr.root;
+        Kernel { domain, leaves, expr, outs: vec![KernelOut { root, out, mode }], label }
+    }
+
+    /// Every strided access of the kernel (leaves, index arrays and the outputs).
     pub fn strided_mut(&mut self) -> Vec<&mut Strided> {
         let mut all = Vec::new();
         for leaf in &mut self.leaves {
@@ -152,20 +168,33 @@ impl Kernel {
                 }
             }
         }
-        match &mut self.out {
-            Output::Direct(s) => all.push(s),
-            Output::Scatter(ix) => {
-                all.push(&mut ix.data);
-                all.push(&mut ix.index);
+        for o in &mut self.outs {
+            match &mut o.out {
+                Output::Direct(s) => all.push(s),
+                Output::Scatter(ix) => {
+                    all.push(&mut ix.data);
+                    all.push(&mut ix.index);
+                }
             }
         }
         all
     }
 
+    /// The reduced-axis masks of the reduction outputs.
+    pub fn reduced_mut(&mut self) -> Vec<&mut SmallVec<[bool; 4]>> {
+        self.outs
+            .iter_mut()
+            .filter_map(|o| match &mut o.mode {
+                Mode::Reduce { reduced, .. } => Some(reduced),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Reorders the domain axes: new axis `i` is old axis `perm[i]`.
     pub fn permute_domain(&mut self, perm: &[usize]) {
         self.domain = perm.iter().map(|&p| self.domain[p]).collect();
-        if let Mode::Reduce { reduced, .. } = &mut self.mode {
+        for reduced in self.reduced_mut() {
             *reduced = perm.iter().map(|&p| reduced[p]).collect();
         }
         for s in self.strided_mut() {

@@ -75,11 +75,19 @@ impl LogDensityFn {
         let [theta] = logp.inputs() else {
             return Err(shape_error(format!("{} inputs", logp.inputs().len())));
         };
-        let name = logp.input_name(*theta).unwrap_or_default().to_string();
         let t0 = std::time::Instant::now();
-        let with_grad = tessera_graph::with_gradients(logp, &[name.as_str()])
+        // `grad` on a copy, without `with_gradients`' compaction: compaction re-interns every
+        // node, hashing all constant data (≈1 MB for logistic regression's X); the planner
+        // only visits live nodes anyway.
+        let mut with_grad = logp.clone();
+        let &cost = logp.outputs().first().ok_or_else(|| shape_error("no output".into()))?;
+        let grads = tessera_graph::grad(&mut with_grad, cost, &[*theta])
+            .map_err(|e| CodegenError::InvalidGraph(format!("gradient: {e}")))?;
+        with_grad
+            .set_outputs(&[cost, grads[0]])
             .map_err(|e| CodegenError::InvalidGraph(format!("gradient: {e}")))?;
         let gradient = t0.elapsed();
+
         let (f, mut stats) = Self::with_options(&with_grad, opts)?;
         stats.gradient = gradient;
         stats.total += gradient;

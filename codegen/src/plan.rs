@@ -6,12 +6,12 @@
 use std::collections::HashMap;
 
 use smallvec::SmallVec;
-use tessera_graph::{ConstData, DType, Graph, NodeId, Op, ReduceOp, Shape, TensorType, UnaryOp};
+use tessera_graph::{ConstData, ConstScalar, DType, Graph, NodeId, Op, ReduceOp, ScalarInstr, Shape, TensorType, UnaryOp};
 
 use crate::CodegenError;
 use crate::expr::{Expr, ExprKind, Scalar};
 use crate::kernel::{
-    Base, Call, Combine, Indexed, Kernel, Leaf, Mode, Output, Program, Step, Strided, Strides, elem_size,
+    Base, Call, Combine, Indexed, Kernel, KernelOut, Leaf, Mode, Output, Program, Step, Strided, Strides, elem_size,
 };
 
 /// Choices of the planner.
@@ -19,14 +19,18 @@ use crate::kernel::{
 pub struct PlanOptions {
     /// Compute single-use elementwise nodes (and gathers) inside their consumer's loop.
     pub fuse: bool,
-    /// Matrix products with at least this many multiply-adds (m·k·n) call
-    /// `matrixmultiply::dgemm`; smaller ones are inline loops.
+    /// Matrix·matrix products with at least this many multiply-adds (m·k·n) call
+    /// `matrixmultiply::dgemm`; smaller ones, and products with a vector, are inline loops
+    /// (0 forces dgemm for every f64 product).
     pub dgemm_min_work: usize,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { fuse: true, dgemm_min_work: 32 * 32 * 32 }
+        // Measured (benches/matmul.rs): dgemm ties the loops at 8³ and wins 2.6× at 16³, 4.7×
+        // at 32³; for logistic regression's 5000×25 products with a vector it loses 1.7×
+        // (it packs the whole matrix on every call).
+        PlanOptions { fuse: true, dgemm_min_work: 1024 }
     }
 }
 
@@ -43,6 +47,27 @@ enum Kind {
     Materialized,
     /// Computed inside its only user's kernel; has no buffer.
     Inlined,
+}
+
+/// Longest chain of inlined nodes in one kernel expression.
+const MAX_INLINE_DEPTH: usize = 64;
+
+/// Candidates examined when looking for the next member of a fused group (bounds the
+/// scheduling cost on very large graphs).
+const GROUP_WINDOW: usize = 512;
+
+/// A node's iteration domain and role in a fused group.
+type Role = (SmallVec<[usize; 4]>, GroupRole);
+
+/// What a node does inside a horizontally fused kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GroupRole {
+    /// One value per element of the domain.
+    Map,
+    /// A reduction of the whole domain.
+    Reduce,
+    /// A scatter-add of one update per element of the domain.
+    Scatter,
 }
 
 /// A node's elements relative to the buffer of its storage root.
@@ -131,13 +156,40 @@ struct Planner<'g> {
     alloc: Allocator,
 }
 
+/// What the lowering relies on for memory safety: outputs exist, operands precede their
+/// users, and every live node's type is what its op gives for its operands' types (so all
+/// buffer sizes and strides derive from consistent shapes). Cheaper than the full verifier,
+/// which also hashes every node (and so every constant's data) to find duplicates.
+fn validate(g: &Graph) -> Result<(), CodegenError> {
+    if let Some(&bad) = g.outputs().iter().find(|o| g.get(**o).is_none()) {
+        return Err(CodegenError::InvalidGraph(format!("output {bad} is not a node")));
+    }
+    for &i in g.inputs() {
+        if !matches!(g.get(i).map(|n| &n.op), Some(Op::Input { .. })) {
+            return Err(CodegenError::InvalidGraph(format!("input {i} is not an input node")));
+        }
+    }
+    for id in g.live_nodes() {
+        let node = g.node(id);
+        if let Some(&o) = node.operands.iter().find(|&&o| o >= id) {
+            return Err(CodegenError::InvalidGraph(format!("{id} ({}) uses {o}, which does not precede it", node.op.name())));
+        }
+        let args: SmallVec<[&TensorType; 3]> = node.operands.iter().map(|&o| g.ty(o)).collect();
+        let ty = tessera_graph::infer::infer(&node.op, &args).map_err(|e| CodegenError::InvalidGraph(e.to_string()))?;
+        if ty != node.ty {
+            return Err(CodegenError::InvalidGraph(format!("{id} ({}) has type {} but its operands give {ty}", node.op.name(), node.ty)));
+        }
+    }
+    Ok(())
+}
+
 fn unsupported(g: &Graph, id: NodeId, reason: impl Into<String>) -> CodegenError {
     CodegenError::Unsupported { op: g.node(id).op.name().to_string(), node: id.to_string(), reason: reason.into() }
 }
 
 impl<'g> Planner<'g> {
     fn new(g: &'g Graph, opts: &'g PlanOptions) -> Result<Planner<'g>, CodegenError> {
-        tessera_graph::verify(g).map_err(|e| CodegenError::InvalidGraph(e.to_string()))?;
+        validate(g)?;
         let n = g.arena_len();
         Ok(Planner {
             g,
@@ -162,16 +214,45 @@ impl<'g> Planner<'g> {
         self.classify(&users);
         self.layouts()?;
         self.assign_outputs();
-        let frees = self.last_uses(&users);
-        for (pos, &id) in self.live.clone().iter().enumerate() {
-            if self.kind[id.index()] == Some(Kind::Materialized) {
-                if self.base[id.index()].is_none() {
-                    let off = self.alloc.alloc(self.bytes(id));
-                    self.base[id.index()] = Some(Base::Workspace(off));
-                }
-                self.lower(id)?;
+        let groups = self.schedule();
+        let mut at = vec![usize::MAX; self.g.arena_len()];
+        for (gi, group) in groups.iter().enumerate() {
+            for &m in group {
+                at[m.index()] = gi;
             }
-            for &root in &frees[pos] {
+        }
+        // Inlined nodes run where their (transitive) user runs.
+        for &id in self.live.iter().rev() {
+            if self.kind[id.index()] == Some(Kind::Inlined)
+                && let Some(&u) = users[id.index()].first()
+            {
+                at[id.index()] = at[u.index()];
+            }
+        }
+        let frees = self.last_uses(&at, groups.len());
+        for (gi, group) in groups.iter().enumerate() {
+            // Members of a fused group whose every user is in the group are never stored.
+            let stored: Vec<bool> = group
+                .iter()
+                .map(|&m| {
+                    group.len() == 1
+                        || self.g.outputs().contains(&m)
+                        || matches!(self.group_role(m), Some((_, GroupRole::Reduce | GroupRole::Scatter)))
+                        || users[m.index()].iter().any(|u| at[u.index()] != gi)
+                })
+                .collect();
+            for (&m, &keep) in group.iter().zip(&stored) {
+                if keep && self.base[m.index()].is_none() {
+                    let off = self.alloc.alloc(self.bytes(m));
+                    self.base[m.index()] = Some(Base::Workspace(off));
+                }
+            }
+            if group.len() == 1 {
+                self.lower(group[0])?;
+            } else {
+                self.lower_group(group, &stored)?;
+            }
+            for &root in &frees[gi] {
                 if let Some(Base::Workspace(off)) = self.base[root.index()] {
                     self.alloc.release(off, self.bytes(root));
                 }
@@ -215,7 +296,11 @@ impl<'g> Planner<'g> {
 
     fn classify(&mut self, users: &[SmallVec<[NodeId; 2]>]) {
         let inputs = self.g.inputs();
+        // Depth of the inlined expression tree under each node: capped so that building a
+        // kernel's expression (recursive over inlined operands) never runs deep.
+        let mut depth = vec![0usize; self.g.arena_len()];
         for &id in &self.live.clone() {
+            let below = self.g.node(id).operands.iter().map(|o| depth[o.index()]).max().unwrap_or(0);
             let node = self.g.node(id);
             let kind = match &node.op {
                 Op::Input { .. } => Kind::Input(inputs.iter().position(|&i| i == id).unwrap_or(0)),
@@ -230,9 +315,12 @@ impl<'g> Planner<'g> {
                 | Op::Slice { .. }
                 | Op::Diag
                 | Op::Reshape { .. } => Kind::View, // reshape may turn Materialized in `layouts`
-                _ if self.inlinable(id, users) => Kind::Inlined,
+                _ if below < MAX_INLINE_DEPTH && self.inlinable(id, users) => Kind::Inlined,
                 _ => Kind::Materialized,
             };
+            if kind == Kind::Inlined {
+                depth[id.index()] = below + 1;
+            }
             self.kind[id.index()] = Some(kind);
         }
     }
@@ -241,7 +329,9 @@ impl<'g> Planner<'g> {
     /// not an output, whose single user iterates exactly over `id`'s shape.
     fn inlinable(&self, id: NodeId, users: &[SmallVec<[NodeId; 2]>]) -> bool {
         let node = self.g.node(id);
-        let producer_ok = node.op.is_elementwise() || matches!(node.op, Op::Gather { .. });
+        let producer_ok = node.op.is_elementwise()
+            || matches!(&node.op, Op::Gather { .. })
+            || matches!(&node.op, Op::Fused(f) if f.reduce.is_none());
         if !self.opts.fuse || !producer_ok || self.g.outputs().contains(&id) || users[id.index()].len() != 1 {
             return false;
         }
@@ -249,6 +339,12 @@ impl<'g> Planner<'g> {
         match &user.op {
             op if op.is_elementwise() => user.ty.shape == node.ty.shape,
             Op::Reduce { kind, .. } => *kind != ReduceOp::LogSumExp,
+            Op::Fused(f) => {
+                // The operand must span the whole iteration domain (else it would be recomputed).
+                let arg_types: Vec<&TensorType> = user.operands.iter().map(|&o| self.ty(o)).collect();
+                let not_lse = f.reduce.as_ref().is_none_or(|r| r.kind != ReduceOp::LogSumExp);
+                not_lse && tessera_graph::FusedKernel::iteration_shape(&arg_types).is_ok_and(|s| s == node.ty.shape)
+            }
             Op::Cumsum { .. } => true,
             Op::ScatterAdd { .. } => user.operands[0] == id && user.operands[1] != id,
             _ => false,
@@ -332,28 +428,19 @@ impl<'g> Planner<'g> {
         }
     }
 
-    /// For each position of the live order, the storage roots whose last use is there.
-    fn last_uses(&self, users: &[SmallVec<[NodeId; 2]>]) -> Vec<Vec<NodeId>> {
-        let n = self.live.len();
-        let mut pos = vec![usize::MAX; self.g.arena_len()];
-        for (p, &id) in self.live.iter().enumerate() {
-            pos[id.index()] = p;
-        }
-        // Inlined nodes run at their (transitive) user's position.
-        let mut at = pos.clone();
-        for &id in self.live.iter().rev() {
-            if self.kind[id.index()] == Some(Kind::Inlined)
-                && let Some(&u) = users[id.index()].first()
-            {
-                at[id.index()] = at[u.index()];
-            }
-        }
+    /// For each group, the storage roots whose last use is in it (`at`: the group of every
+    /// computed or inlined node).
+    fn last_uses(&self, at: &[usize], groups: usize) -> Vec<Vec<NodeId>> {
         let mut last = vec![None::<usize>; self.g.arena_len()];
         for &id in &self.live {
+            let pos = at[id.index()];
+            if pos == usize::MAX {
+                continue; // inputs, constants and views run nowhere
+            }
             for &o in &self.g.node(id).operands {
                 if let Some(l) = &self.layout[o.index()] {
                     let r = l.root.index();
-                    last[r] = Some(last[r].map_or(at[id.index()], |p: usize| p.max(at[id.index()])));
+                    last[r] = Some(last[r].map_or(pos, |p: usize| p.max(pos)));
                 }
             }
         }
@@ -362,15 +449,173 @@ impl<'g> Planner<'g> {
                 last[l.root.index()] = Some(usize::MAX);
             }
         }
-        let mut frees = vec![Vec::new(); n];
+        let mut frees = vec![Vec::new(); groups];
         for (i, l) in last.iter().enumerate() {
             if let Some(p) = *l
-                && p < n
+                && p < groups
             {
                 frees[p].push(NodeId::from_index(i));
             }
         }
         frees
+    }
+
+    /// How node `id` can take part in a horizontally fused kernel: its iteration domain and
+    /// whether it is a map over that domain or a reduction of all of it.
+    fn group_role(&self, id: NodeId) -> Option<Role> {
+        let node = self.g.node(id);
+        let full = |axes: &[usize], rank: usize| axes.len() == rank;
+        match &node.op {
+            op if op.is_elementwise() => Some((SmallVec::from_slice(node.ty.shape.dims()), GroupRole::Map)),
+            Op::Gather { .. } => Some((SmallVec::from_slice(node.ty.shape.dims()), GroupRole::Map)),
+            Op::ScatterAdd { .. } => Some((SmallVec::from_slice(self.ty(node.operands[0]).shape.dims()), GroupRole::Scatter)),
+            Op::Reduce { kind, axes, .. } => {
+                let dims = self.ty(node.operands[0]).shape.dims();
+                (*kind != ReduceOp::LogSumExp && full(axes, dims.len())).then(|| (SmallVec::from_slice(dims), GroupRole::Reduce))
+            }
+            Op::Fused(f) => {
+                let args: Vec<&TensorType> = node.operands.iter().map(|&o| self.ty(o)).collect();
+                let shape = tessera_graph::FusedKernel::iteration_shape(&args).ok()?;
+                match &f.reduce {
+                    None => Some((SmallVec::from_slice(shape.dims()), GroupRole::Map)),
+                    Some(r) if r.kind != ReduceOp::LogSumExp && full(&r.axes, shape.rank()) => {
+                        Some((SmallVec::from_slice(shape.dims()), GroupRole::Reduce))
+                    }
+                    Some(_) => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// The computed nodes `id` reads, each with whether every read is a direct operand
+    /// (possibly through inlined nodes) rather than through a view.
+    fn needs(&self, id: NodeId) -> Vec<(NodeId, bool)> {
+        let mut out: Vec<(NodeId, bool)> = Vec::new();
+        // A gather reads its operands at computed positions, and a scatter its indices from
+        // their buffer: neither element by element.
+        let operands_of = |n: NodeId, direct: bool| {
+            let op = &self.g.node(n).op;
+            let gathers = matches!(op, Op::Gather { .. });
+            let scatters = matches!(op, Op::ScatterAdd { .. });
+            self.g.node(n).operands.iter().enumerate().map(move |(k, &o)| (o, direct && !gathers && !(scatters && k == 1)))
+        };
+        let mut stack: Vec<(NodeId, bool)> = operands_of(id, true).collect();
+        let note = |n: NodeId, direct: bool, out: &mut Vec<(NodeId, bool)>| match out.iter_mut().find(|(m, _)| *m == n) {
+            Some(e) => e.1 &= direct,
+            None => out.push((n, direct)),
+        };
+        while let Some((o, direct)) = stack.pop() {
+            match self.kind[o.index()] {
+                Some(Kind::Materialized) => note(o, direct, &mut out),
+                Some(Kind::Inlined) => stack.extend(operands_of(o, direct)),
+                Some(Kind::View) => {
+                    if let Some(l) = &self.layout[o.index()]
+                        && self.kind[l.root.index()] == Some(Kind::Materialized)
+                    {
+                        note(l.root, false, &mut out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
+    /// The order of execution: groups of computed nodes, each group one kernel. Greedy: take
+    /// the first ready node, then keep adding ready nodes over the same domain that read
+    /// earlier members only directly (so every member's value is at hand element by element).
+    fn schedule(&self) -> Vec<Vec<NodeId>> {
+        let mut remaining: Vec<NodeId> =
+            self.live.iter().copied().filter(|&id| self.kind[id.index()] == Some(Kind::Materialized)).collect();
+        let needs: HashMap<NodeId, Vec<(NodeId, bool)>> = remaining.iter().map(|&id| (id, self.needs(id))).collect();
+        let roles: HashMap<NodeId, Option<Role>> =
+            remaining.iter().map(|&id| (id, if self.opts.fuse { self.group_role(id) } else { None })).collect();
+        let mut done = vec![false; self.g.arena_len()];
+        let mut groups = Vec::new();
+        while !remaining.is_empty() {
+            let ready = |n: &NodeId, done: &[bool]| needs[n].iter().all(|(m, _)| done[m.index()]);
+            let first = remaining.iter().position(|n| ready(n, &done)).unwrap_or(0);
+            let head = remaining.remove(first);
+            let mut group = vec![head];
+            if let Some((domain, role)) = &roles[&head] {
+                let mut maps: Vec<NodeId> = if *role == GroupRole::Map { vec![head] } else { Vec::new() };
+                loop {
+                    let joins = |n: &NodeId| {
+                        matches!(&roles[n], Some((d, _)) if d == domain)
+                            && needs[n].iter().all(|(m, direct)| done[m.index()] || (*direct && maps.contains(m)))
+                    };
+                    let Some(j) = remaining.iter().take(GROUP_WINDOW).position(joins) else { break };
+                    let n = remaining.remove(j);
+                    if matches!(&roles[&n], Some((_, GroupRole::Map))) {
+                        maps.push(n);
+                    }
+                    group.push(n);
+                }
+            }
+            for m in &group {
+                done[m.index()] = true;
+            }
+            groups.push(group);
+        }
+        groups
+    }
+
+    /// One kernel computing every member of a fused group (see [`Planner::schedule`]).
+    fn lower_group(&mut self, group: &[NodeId], stored: &[bool]) -> Result<(), CodegenError> {
+        let Some((domain, _)) = self.group_role(group[0]) else {
+            return Err(unsupported(self.g, group[0], "not a fusable node"));
+        };
+        let count: usize = domain.iter().product();
+        let mut kb = KernelBuilder::new(&domain);
+        let mut outs = Vec::new();
+        for (&m, &keep) in group.iter().zip(stored) {
+            match self.group_role(m) {
+                Some((_, GroupRole::Map)) => {
+                    let root = kb.expr_of_op(self, m)?;
+                    kb.memo.insert(m, root);
+                    if keep {
+                        outs.push(KernelOut { root, out: Output::Direct(self.own(m)?), mode: Mode::Map });
+                    }
+                }
+                Some((_, GroupRole::Reduce)) => {
+                    let node = self.g.node(m);
+                    let (root, kind) = match &node.op {
+                        Op::Reduce { kind, .. } => (kb.value(self, node.operands[0])?, *kind),
+                        Op::Fused(f) => {
+                            let kind = f.reduce.as_ref().map_or(ReduceOp::Sum, |r| r.kind);
+                            (kb.fused_body(self, m)?, kind)
+                        }
+                        _ => return Err(unsupported(self.g, m, "not a reduction")),
+                    };
+                    let (combine, finish) = match Combine::of(kind) {
+                        Some(c) => (c, None),
+                        None => {
+                            let mut f = Expr::leaf(0, DType::F64);
+                            let n = f.push(ExprKind::Const(Scalar::F64(count as f64)), DType::F64);
+                            f.push(ExprKind::Binary(tessera_graph::BinaryOp::Div, 0, n), DType::F64);
+                            (Combine::Sum, Some(f))
+                        }
+                    };
+                    let out = Strided { strides: SmallVec::from_elem(0, domain.len()), ..self.own(m)? };
+                    let mode = Mode::Reduce { combine, reduced: SmallVec::from_elem(true, domain.len()), finish };
+                    outs.push(KernelOut { root, out: Output::Direct(out), mode });
+                }
+                Some((_, GroupRole::Scatter)) => {
+                    let root = kb.value(self, self.g.node(m).operands[0])?;
+                    // The zeroing step goes before this group's kernel.
+                    let out = self.scatter_output(m)?;
+                    outs.push(KernelOut { root, out, mode: Mode::Map });
+                }
+                None => return Err(unsupported(self.g, m, "not a fusable node")),
+            }
+        }
+        let names: Vec<String> = group.iter().map(|&m| format!("{} {m}", self.g.node(m).op.name())).collect();
+        let label = names.join(", ");
+        let mut kernel = Kernel { domain: kb.domain, leaves: kb.leaves, expr: kb.expr, outs, label: label.clone() };
+        self.number_checks(&mut kernel.leaves, &label);
+        self.steps.push(Step::Kernel(kernel));
+        Ok(())
     }
 
     /// The strided access of node `id` over its own shape.
@@ -391,22 +636,25 @@ impl<'g> Planner<'g> {
         self.checks.len() as u32
     }
 
+    /// `(start, step)` when `idx` is a constant arithmetic progression in row-major order
+    /// lying inside `0..len` (then a gather or scatter through it is just a strided access).
+    fn progression(&self, idx: NodeId, len: usize) -> Option<(i64, i64)> {
+        const_progression(self.g, idx, len)
+    }
+
     /// The run-time check code for indices `idx` into an axis of extent `len` (`None` when the
     /// indices are constants already known to be in range).
     fn index_check(&mut self, user: NodeId, idx: NodeId, len: usize) -> Option<u32> {
-        if let Op::Const(c) = &self.g.node(idx).op
-            && let ConstData::I64(v) = c.data()
-            && v.iter().all(|&i| i >= 0 && (i as u64) < len as u64)
-        {
+        if index_in_range(self, idx, len) {
             return None;
         }
         let op = self.g.node(user).op.name();
         Some(self.add_check(format!("{op} at node {user}: an index is outside 0..{len}")))
     }
 
-    fn push_kernel(&mut self, id: NodeId, mut kb: KernelBuilder, out: Output, mode: Mode) {
-        let label = format!("{} {}", self.g.node(id).op.name(), id);
-        for leaf in &mut kb.leaves {
+    /// Numbers the placeholder checks (code 0) of gathered leaves.
+    fn number_checks(&mut self, leaves: &mut [Leaf], label: &str) {
+        for leaf in leaves {
             if let Leaf::Gather(ix) = leaf
                 && ix.check == Some(0)
             {
@@ -414,7 +662,12 @@ impl<'g> Planner<'g> {
                 ix.check = Some(self.add_check(what));
             }
         }
-        self.steps.push(Step::Kernel(Kernel { domain: kb.domain, leaves: kb.leaves, expr: kb.expr, out, mode, label }));
+    }
+
+    fn push_kernel(&mut self, id: NodeId, mut kb: KernelBuilder, out: Output, mode: Mode) {
+        let label = format!("{} {}", self.g.node(id).op.name(), id);
+        self.number_checks(&mut kb.leaves, &label);
+        self.steps.push(Step::Kernel(Kernel::single(kb.domain, kb.leaves, kb.expr, out, mode, label)));
     }
 
     /// A kernel storing `value` into every element of `out` (strided over `domain`).
@@ -444,20 +697,27 @@ impl<'g> Planner<'g> {
                 self.push_kernel(id, kb, out, Mode::Map);
             }
             Op::Reduce { kind, axes, keepdims } => self.lower_reduce(id, *kind, axes, *keepdims)?,
+            Op::Fused(f) => {
+                let arg_types: Vec<&TensorType> = ops.iter().map(|&o| self.ty(o)).collect();
+                let domain = tessera_graph::FusedKernel::iteration_shape(&arg_types)
+                    .map_err(|e| unsupported(self.g, id, e.to_string()))?;
+                let mut kb = KernelBuilder::new(domain.dims());
+                let x = kb.fused_body(self, id)?;
+                match &f.reduce {
+                    None => {
+                        let out = Output::Direct(self.own(id)?);
+                        self.push_kernel(id, kb, out, Mode::Map);
+                    }
+                    Some(r) => self.reduce_kernels(id, kb, x, r.kind, &r.axes, r.keepdims)?,
+                }
+            }
             Op::Cumsum { axis, reverse } => {
                 let src_shape = self.ty(ops[0]).shape.dims();
                 let mut kb = KernelBuilder::new(src_shape);
                 kb.value(self, ops[0])?;
                 let out = self.own(id)?;
                 let rank = shape.len();
-                let mut k = Kernel {
-                    domain: kb.domain,
-                    leaves: kb.leaves,
-                    expr: kb.expr,
-                    out: Output::Direct(out),
-                    mode: Mode::Scan,
-                    label: format!("cumsum {id}"),
-                };
+                let mut k = Kernel::single(kb.domain, kb.leaves, kb.expr, Output::Direct(out), Mode::Scan, format!("cumsum {id}"));
                 if *reverse {
                     k.flip_axis(*axis);
                 }
@@ -494,7 +754,7 @@ impl<'g> Planner<'g> {
                     self.copy(id, dims, src, dst);
                 }
             }
-            Op::ScatterAdd { axis, size } => self.lower_scatter(id, *axis, *size)?,
+            Op::ScatterAdd { .. } => self.lower_scatter(id)?,
             Op::Matmul => self.lower_matmul(id)?,
             Op::Outer => {
                 let (a, b) = (self.access(ops[0])?, self.access(ops[1])?);
@@ -557,9 +817,26 @@ impl<'g> Planner<'g> {
         Ok(())
     }
 
+    /// Reduces node `id`'s operand (a plain reduction).
     fn lower_reduce(&mut self, id: NodeId, kind: ReduceOp, axes: &[usize], keepdims: bool) -> Result<(), CodegenError> {
         let src = self.g.node(id).operands[0];
         let src_shape = self.ty(src).shape.dims().to_vec();
+        let mut kb = KernelBuilder::new(&src_shape);
+        let x = kb.value(self, src)?;
+        self.reduce_kernels(id, kb, x, kind, axes, keepdims)
+    }
+
+    /// The kernels reducing expression node `x` of `kb` (over `kb`'s domain) into node `id`.
+    fn reduce_kernels(
+        &mut self,
+        id: NodeId,
+        mut kb: KernelBuilder,
+        x: usize,
+        kind: ReduceOp,
+        axes: &[usize],
+        keepdims: bool,
+    ) -> Result<(), CodegenError> {
+        let src_shape = kb.domain.to_vec();
         let rank = src_shape.len();
         let reduced: SmallVec<[bool; 4]> = (0..rank).map(|a| axes.contains(&a)).collect();
         let own = self.own(id)?;
@@ -581,8 +858,7 @@ impl<'g> Planner<'g> {
         };
         let out = Strided { strides: out_strides(&own.strides), ..own.clone() };
         let count: usize = axes.iter().map(|&a| src_shape[a]).product();
-        let mut kb = KernelBuilder::new(&src_shape);
-        let x = kb.value(self, src)?;
+        kb.expr.root = x;
         let dtype = self.ty(id).dtype;
         if let Some(combine) = Combine::of(kind) {
             let mode = Mode::Reduce { combine, reduced, finish: None };
@@ -623,37 +899,57 @@ impl<'g> Planner<'g> {
         Ok(())
     }
 
-    fn lower_scatter(&mut self, id: NodeId, axis: usize, size: usize) -> Result<(), CodegenError> {
-        let ops = &self.g.node(id).operands;
-        let (upd, idx) = (ops[0], ops[1]);
+    fn lower_scatter(&mut self, id: NodeId) -> Result<(), CodegenError> {
+        let upd = self.g.node(id).operands[0];
+        let out = self.scatter_output(id)?;
+        let mut kb = KernelBuilder::new(self.ty(upd).shape.dims());
+        kb.value(self, upd)?;
+        self.push_kernel(id, kb, out, Mode::Map);
+        Ok(())
+    }
+
+    /// Zeroes scatter-add node `id`'s buffer (a step of its own) and returns where its
+    /// updates (iterated over their own shape) go: a strided store when the indices are a
+    /// constant progression of distinct values, else an indexed accumulation.
+    fn scatter_output(&mut self, id: NodeId) -> Result<Output, CodegenError> {
+        let node = self.g.node(id);
+        let Op::ScatterAdd { axis, size } = node.op else { return Err(unsupported(self.g, id, "not a scatter_add")) };
+        let (upd, idx) = (node.operands[0], node.operands[1]);
         let own = self.own(id)?;
         let zero = if own.dtype == DType::I64 { Scalar::I64(0) } else { Scalar::F64(0.0) };
         let shape = self.ty(id).shape.dims().to_vec();
-        self.fill(id, &shape, own.clone(), zero);
-        let upd_shape = self.ty(upd).shape.dims().to_vec();
-        let k = self.ty(idx).shape.rank();
-        let post = upd_shape.len() - axis - k;
-        let mut kb = KernelBuilder::new(&upd_shape);
-        kb.value(self, upd)?;
-        let idx_acc = self.access(idx)?;
+        let upd_rank = self.ty(upd).shape.rank();
+        let idx_shape = self.ty(idx).shape.clone();
+        let k = idx_shape.rank();
         let data_strides: Strides = own.strides[..axis]
             .iter()
             .copied()
             .chain(std::iter::repeat_n(0, k))
             .chain(own.strides[axis + 1..].iter().copied())
             .collect();
+        let data = Strided { strides: data_strides, ..own.clone() };
+        // Distinct constant indices in a progression: a strided store (after zeroing the rest).
+        let distinct = |step: i64| step != 0 || idx_shape.size() <= 1;
+        if let Some((start, step)) = self.progression(idx, size).filter(|&(_, step)| distinct(step)) {
+            let covers_all = start == 0 && step == 1 && idx_shape.size() == size;
+            if !covers_all {
+                self.fill(id, &shape, own.clone(), zero);
+            }
+            return Ok(Output::Direct(progression_view(&data, axis, own.strides[axis], &idx_shape, start, step)));
+        }
+        self.fill(id, &shape, own.clone(), zero);
+        let idx_acc = self.access(idx)?;
+        let post = upd_rank - axis - k;
         let index_strides: Strides =
             std::iter::repeat_n(0, axis).chain(idx_acc.strides.iter().copied()).chain(std::iter::repeat_n(0, post)).collect();
         let check = self.index_check(id, idx, size);
-        let out = Output::Scatter(Indexed {
-            data: Strided { strides: data_strides, ..own.clone() },
+        Ok(Output::Scatter(Indexed {
+            data,
             index: Strided { strides: index_strides, ..idx_acc },
             axis_stride: own.strides[axis],
             axis_len: size,
             check,
-        });
-        self.push_kernel(id, kb, out, Mode::Map);
-        Ok(())
+        }))
     }
 
     fn lower_matmul(&mut self, id: NodeId) -> Result<(), CodegenError> {
@@ -678,7 +974,10 @@ impl<'g> Planner<'g> {
             _ => [out.strides[0], out.strides[1]],
         };
         let with = |s: &Strided, st: [i64; 2]| Strided { strides: SmallVec::from_slice(&st), ..s.clone() };
-        if dtype == DType::F64 && m * k * n >= self.opts.dgemm_min_work {
+        // dgemm packs its operands: a win for matrix·matrix, a loss for products with a
+        // vector (measured on logistic regression's 5000×25 products), unless forced.
+        let matrices = ad.len() == 2 && bd.len() == 2;
+        if dtype == DType::F64 && (matrices || self.opts.dgemm_min_work == 0) && m * k * n >= self.opts.dgemm_min_work {
             let call = Call::Dgemm { m, k, n, a: with(&a, sa), b: with(&b, sb), out: with(&out, so) };
             self.steps.push(Step::Call(call));
             return Ok(());
@@ -794,9 +1093,43 @@ impl KernelBuilder {
                 self.leaves.push(leaf);
                 ExprKind::Leaf(self.leaves.len() - 1)
             }
+            Op::Fused(f) if f.reduce.is_none() => return self.fused_body(p, id),
             _ => return Err(unsupported(p.g, id, "not an elementwise op")),
         };
         Ok(self.expr.push(kind, dtype))
+    }
+
+    /// The expression of fused node `id`'s body (its `$i` are the operands' values over this
+    /// kernel's domain); returns the result's expression node.
+    fn fused_body(&mut self, p: &Planner<'_>, id: NodeId) -> Result<usize, CodegenError> {
+        let node = p.g.node(id);
+        let Op::Fused(f) = &node.op else { return Err(unsupported(p.g, id, "not a fused node")) };
+        let arg_types: Vec<&TensorType> = node.operands.iter().map(|&o| p.ty(o)).collect();
+        let dtypes = f.dtypes(&arg_types).map_err(|e| unsupported(p.g, id, e.to_string()))?;
+        let mut vals: Vec<usize> = Vec::with_capacity(f.body.len());
+        for (ins, &dtype) in f.body.iter().zip(&dtypes) {
+            let at = |i: u16| vals.get(i as usize).copied().ok_or_else(|| unsupported(p.g, id, "malformed kernel body"));
+            let kind = match *ins {
+                ScalarInstr::Arg(a) => {
+                    let &o = node.operands.get(a as usize).ok_or_else(|| unsupported(p.g, id, "missing operand"))?;
+                    vals.push(self.value(p, o)?);
+                    continue;
+                }
+                ScalarInstr::Const(c) => ExprKind::Const(match c {
+                    ConstScalar::F64(bits) => Scalar::F64(f64::from_bits(bits)),
+                    ConstScalar::I64(v) => Scalar::I64(v),
+                    ConstScalar::Bool(v) => Scalar::Bool(v),
+                }),
+                ScalarInstr::Unary(u, x) => ExprKind::Unary(u, at(x)?),
+                ScalarInstr::Binary(b, x, y) => ExprKind::Binary(b, at(x)?, at(y)?),
+                ScalarInstr::Where(c, x, y) => ExprKind::Where(at(c)?, at(x)?, at(y)?),
+                ScalarInstr::Cast(_, x) => ExprKind::Cast(at(x)?),
+            };
+            vals.push(self.expr.push(kind, dtype));
+        }
+        let root = *vals.last().ok_or_else(|| unsupported(p.g, id, "empty kernel body"))?;
+        self.expr.root = root;
+        Ok(root)
     }
 
     /// The gathered leaf of node `id` (its shape is this kernel's domain).
@@ -814,10 +1147,15 @@ impl KernelBuilder {
             .collect();
         let index_strides: Strides =
             std::iter::repeat_n(0, axis).chain(idx.strides.iter().copied()).chain(std::iter::repeat_n(0, post)).collect();
+        let data = Strided { strides: data_strides, ..a.clone() };
+        if let Some((start, step)) = p.progression(ops[1], len) {
+            let view = progression_view(&data, axis, a.strides[axis], &p.ty(ops[1]).shape, start, step);
+            return Ok(Leaf::Direct(view));
+        }
         // Code 0 is a placeholder: `push_kernel` numbers the checks of the finished kernel.
         let check = if index_in_range(p, ops[1], len) { None } else { Some(0) };
         Ok(Leaf::Gather(Indexed {
-            data: Strided { strides: data_strides, ..a.clone() },
+            data,
             index: Strided { strides: index_strides, ..idx },
             axis_stride: a.strides[axis],
             axis_len: len,
@@ -825,6 +1163,28 @@ impl KernelBuilder {
         }))
     }
 
+}
+
+/// `(start, step)` when `idx` is a constant arithmetic progression (row-major) inside `0..len`.
+fn const_progression(g: &Graph, idx: NodeId, len: usize) -> Option<(i64, i64)> {
+    let Op::Const(c) = &g.node(idx).op else { return None };
+    let ConstData::I64(v) = c.data() else { return None };
+    let (&start, rest) = v.split_first()?;
+    let step = rest.first().map_or(0, |&x| x.wrapping_sub(start));
+    let in_range = |i: i64| i >= 0 && (i as u64) < len as u64;
+    let follows = v.iter().enumerate().all(|(k, &x)| Some(x) == step.checked_mul(k as i64).and_then(|d| start.checked_add(d)));
+    (follows && in_range(start) && in_range(*v.last()?)).then_some((start, step))
+}
+
+/// The strides of a gathered/scattered view when the indices (of shape `idx_shape`, placed at
+/// `axis`) are the progression `start + step·k`: the index axes walk the indexed axis.
+fn progression_view(data: &Strided, axis: usize, axis_stride: i64, idx_shape: &Shape, start: i64, step: i64) -> Strided {
+    let rm = contiguous(idx_shape);
+    let mut strides = data.strides.clone();
+    for (d, &r) in rm.iter().enumerate() {
+        strides[axis + d] = step * r * axis_stride;
+    }
+    Strided { offset: data.offset + start * axis_stride, strides, ..data.clone() }
 }
 
 /// Whether constant indices `idx` all lie in `0..len`.

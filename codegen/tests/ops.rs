@@ -451,3 +451,102 @@ fn scalar_and_size_one_shapes() {
 }",
     );
 }
+
+#[test]
+fn fused_nodes_map_and_reduce() {
+    check(
+        "func @f(%x: f64[6], %mu: f64[], %sigma: f64[]) -> f64[] {
+  %0:f64[] = fused[axes=[0], reduce=sum] %x, %mu, %sigma { let t0 = sub($0, $1); add(square(div(t0, $2)), mul(t0, -0.5:f64)) }
+  return %0
+}",
+    );
+    check(
+        "func @f(%a: f64[3,1], %b: f64[5], %c: bool[3,5], %k: i64[3,5]) -> (f64[3,5], f64[5], f64[3,1], i64[3,5]) {
+  %0:f64[3,5] = fused %a, %b, %c { where($2, exp(add($0, $1)), softplus($1)) }
+  %1:f64[5] = fused[axes=[0], reduce=logsumexp] %a, %b { mul($0, $1) }
+  %2:f64[3,1] = fused[axes=[1], keepdims=true, reduce=max] %a, %b { sub($0, $1) }
+  %3:f64[3,5] = exp %0
+  %4:i64[3,5] = fused %k, %3 { add($0, cast[to=i64](mul($1, 3.0:f64))) }
+  return %3, %1, %2, %4
+}",
+    );
+}
+
+#[test]
+fn gathers_and_scatters_through_constant_progressions() {
+    check(
+        "func @f(%a: f64[5,3], %u: f64[3,2], %w: f64[2,2,3], %v: f64[3,4]) -> (f64[3,3], f64[5,3], f64[2,2,3], f64[1,3], f64[5,3], f64[4,2], f64[5,3], f64[3,4]) {
+  %0:i64[3] = const [1, 2, 3]
+  %1:f64[3,3] = gather[axis=0] %a, %0
+  %2:i64[3] = const [4, 2, 0]
+  %3:f64[3,3] = gather[axis=0] %a, %2
+  %4:f64[3,3] = exp %3
+  %5:f64[5,3] = scatter_add[axis=0, size=5] %4, %2
+  %6:i64[2,2] = const [[0, 1], [2, 3]]
+  %7:f64[2,2,3] = gather[axis=0] %a, %6
+  %8:i64[1] = const [2]
+  %9:f64[1,3] = gather[axis=0] %a, %8
+  %10:f64[5,3] = scatter_add[axis=0, size=5] %w, %6
+  %11:i64[2] = const [1, 1]
+  %12:f64[2,3] = transpose[perm=[1, 0]] %u
+  %13:f64[4,2] = scatter_add[axis=0, size=4] %u, %0
+  %14:f64[2,3] = slice[ranges=[0:2:1, 0:3:1]] %12
+  %15:f64[5,3] = scatter_add[axis=0, size=5] %14, %11
+  %16:i64[4] = const [0, 1, 2, 3]
+  %17:f64[3,4] = scatter_add[axis=1, size=4] %v, %16
+  return %1, %5, %7, %9, %10, %13, %15, %17
+}",
+    );
+}
+
+#[test]
+fn long_elementwise_chains_compile_without_deep_recursion() {
+    let b = GraphBuilder::new("chain");
+    let x = b.input("x", DType::F64, &[9]);
+    let mut y = x.clone();
+    for k in 0..3000 {
+        y = if k % 2 == 0 { &y * 0.5 + 1.0 } else { y.tanh() };
+    }
+    let g = b.finish(&[&y.sum_all()]).unwrap();
+    check_inputs(&g, &random_inputs(&g, 9), 1e-12);
+}
+
+#[test]
+fn clif_text_and_statistics() {
+    let g = tessera_graph::parse(
+        "func @f(%x: f64[100]) -> f64[] {
+  %0:f64[100] = exp %x
+  %1:f64[] = reduce_sum[axes=[0]] %0
+  return %1
+}",
+    )
+    .unwrap();
+    let clif = tessera_codegen::emit_clif(&g, &tessera_codegen::CompileOptions::default()).unwrap();
+    assert!(clif.starts_with("function"), "{clif}");
+    assert!(clif.contains("f64x2"), "expected a vector loop:\n{clif}");
+    let opts = tessera_codegen::CompileOptions { clif_text: true, ..Default::default() };
+    let (_, stats) = tessera_codegen::compile_with_stats(&g, &opts).unwrap();
+    assert_eq!(stats.kernels, 1);
+    assert_eq!(stats.calls, 0);
+    assert!(stats.clif_instructions > 10 && stats.code_bytes > 0);
+    assert!(stats.total >= stats.compile);
+    assert_eq!(stats.clif.as_deref(), Some(clif.as_str()));
+    assert!(stats.to_string().contains("cranelift"));
+}
+
+#[test]
+fn reductions_into_a_short_inner_axis() {
+    // [reduced…, short kept] reductions keep a tile of outputs in registers.
+    check(
+        "func @f(%x: f64[6,7], %y: f64[3,4,5], %v: f64[40], %m: f64[40,9]) -> (f64[7], f64[5], f64[1,7], f64[9], f64[2,5]) {
+  %0:f64[7] = reduce_mean[axes=[0]] %x
+  %1:f64[5] = reduce_sum[axes=[0, 1]] %y
+  %2:f64[1,7] = reduce_max[axes=[0], keepdims=true] %x
+  %3:f64[9] = matmul %v, %m
+  %4:f64[3,4,5] = exp %y
+  %5:f64[4,5] = reduce_prod[axes=[0]] %4
+  %6:f64[2,5] = slice[ranges=[0:4:2, 0:5:1]] %5
+  return %0, %1, %2, %3, %6
+}",
+    );
+}

@@ -103,7 +103,12 @@ fn build_picture(graph: &Graph) -> DiGraph<DotNode, DotEdge> {
             Op::Const(_) => (Kind::TensorConst, format!("{} = const\n{}", names.get(id), node.ty)),
             op => {
                 let types: Vec<&TensorType> = node.operands.iter().map(|&o| graph.ty(o)).collect();
-                let head = format!("{} = {}{}", names.get(id), op.name(), format_attrs(op, &types));
+                let mut head = format!("{} = {}{}", names.get(id), op.name(), format_attrs(op, &types));
+                if let Op::Fused(k) = op {
+                    // The inner scalar expression, so a fused node reads like the ops it replaced.
+                    head.push(' ');
+                    head.push_str(&crate::text::format_kernel_body(k));
+                }
                 (Kind::Op, format!("{}\n{}", wrap(&head, 48), node.ty))
             }
         };

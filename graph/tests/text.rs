@@ -638,7 +638,7 @@ fn error_malformed_attributes() {
         &program("  %0:f64[] = reduce_sum[foo=1] %x\n"),
         2,
         25,
-        "unknown attribute `foo`, expected one of axes, axis, keepdims, lower, perm, ranges, reverse, shape, size, to",
+        "unknown attribute `foo`, expected one of axes, axis, keepdims, lower, perm, ranges, reduce, reverse, shape, size, to",
     );
     assert_error(
         &program("  %0:f64[] = reduce_sum %x\n"),

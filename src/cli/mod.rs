@@ -1,7 +1,10 @@
 //! Command definitions and dispatch of the `tessera` tool.
 
+mod bench;
 mod inputs;
 mod model;
+mod sample;
+mod validate;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -32,6 +35,13 @@ enum Command {
         #[command(flatten)]
         source: GraphSource,
     },
+    /// Compile a model and sample its posterior with NUTS; prints the summary table.
+    Sample(sample::SampleArgs),
+    /// Compile time of every stage and logp+gradient time per evaluation of a model.
+    Bench(bench::BenchArgs),
+    /// Sample posteriordb cases (`NAME.tess`, `NAME.json`, `NAME.reference.json` in DIR) and
+    /// check every reference mean within 4 Monte Carlo standard errors.
+    Validate(validate::ValidateArgs),
     /// A model's unconstrained layout, and its log density and gradient at a point.
     Logp {
         /// The model file (`.tess`).
@@ -45,6 +55,9 @@ enum Command {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also evaluate with the reference interpreter and report the largest difference.
+        #[arg(long)]
+        check: bool,
     },
     /// Evaluate a graph with the reference interpreter; prints the outputs as JSON.
     Eval {
@@ -83,7 +96,7 @@ struct GraphSource {
 impl GraphSource {
     fn load(&self) -> Result<Graph, CliError> {
         match &self.data {
-            Some(data) => model::model_graph(&model::load_model(&self.file, data)?, self.stage),
+            Some(data) => model::model_graph(&self.file, data, self.stage),
             None if self.file.extension().is_some_and(|e| e == "tess") => {
                 Err(CliError::Input(format!("{} is a model: give its data with --data DATA.json", self.file.display())))
             }
@@ -92,9 +105,12 @@ impl GraphSource {
     }
 }
 
-/// A failure of a command: bad input (exit code 2) or an internal failure (exit code 1).
+/// A failure of a command: bad input (exit code 2), a failed check or an internal failure
+/// (exit code 1).
 #[derive(Debug)]
 pub enum CliError {
+    /// A check the command performs failed (for example a validation case).
+    Failed(String),
     /// The user's files or arguments are wrong.
     Input(String),
     /// The user's input is wrong, with a message already rendered (file:line:col, underline).
@@ -108,7 +124,17 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Input(_) | CliError::Rendered(_) => 2,
-            CliError::Internal(_) => 1,
+            CliError::Internal(_) | CliError::Failed(_) => 1,
+        }
+    }
+}
+
+impl From<tessera::pipeline::PipelineError> for CliError {
+    fn from(e: tessera::pipeline::PipelineError) -> Self {
+        match e {
+            tessera::pipeline::PipelineError::Model(msg) => CliError::Rendered(msg),
+            e if e.is_user_error() => CliError::Input(e.to_string()),
+            e => CliError::Internal(e.to_string()),
         }
     }
 }
@@ -119,6 +145,7 @@ impl fmt::Display for CliError {
             CliError::Input(msg) => write!(f, "error: {msg}"),
             CliError::Rendered(msg) => write!(f, "{msg}"),
             CliError::Internal(msg) => write!(f, "internal error: {msg}"),
+            CliError::Failed(msg) => write!(f, "error: {msg}"),
         }
     }
 }
@@ -134,10 +161,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             }
         }
         Command::Dot { source } => print!("{}", to_dot(&source.load()?)),
-        Command::Logp { model, data, point, json } => {
-            let bound = model::load_model(&model, &data)?;
-            let point = model::parse_point(point.as_deref(), bound.dim())?;
-            print!("{}", model::logp_report(&bound, &point, json)?);
+        Command::Sample(args) => sample::run(&args)?,
+        Command::Bench(args) => bench::run(&args)?,
+        Command::Validate(args) => validate::run(&args)?,
+        Command::Logp { model, data, point, json, check } => {
+            let compiled = model::compile(&model, &data)?;
+            let point = model::parse_point(point.as_deref(), compiled.dim())?;
+            print!("{}", model::logp_report(&compiled, &point, json, check)?);
         }
         Command::Eval { file, inputs } => {
             let graph = load_graph(&file)?;

@@ -3,8 +3,9 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use tessera_graph::{Graph, with_gradients};
-use tessera_model::{BoundModel, DataSet, parse_model};
+use tessera::pipeline::{CompiledModel, PipelineOptions, StageTimes, bind_model, compile_files, optimize_model};
+use tessera_graph::Graph;
+use tessera_sampler::LogDensity;
 
 use super::{CliError, read_file};
 
@@ -13,26 +14,29 @@ use super::{CliError, read_file};
 pub enum Stage {
     /// The log density as the model builds it.
     Model,
-    /// The log density with its gradient outputs added.
+    /// The log density after the rewrite pipeline.
+    Optimized,
+    /// The rewritten log density with its gradient outputs added, rewritten again (what is compiled).
     Gradient,
 }
 
-/// Reads, parses and binds a model file to its JSON data. Model and data errors carry their
-/// own file:line:column rendering.
-pub fn load_model(model_path: &Path, data_path: &Path) -> Result<BoundModel, CliError> {
-    let source = read_file(model_path)?;
-    let model = parse_model(&source, &model_path.display().to_string()).map_err(|e| CliError::Rendered(e.to_string()))?;
-    let json = read_file(data_path)?;
-    let data = DataSet::from_json(&json, &data_path.display().to_string()).map_err(|e| CliError::Rendered(e.to_string()))?;
-    model.bind(&data).map_err(|e| CliError::Rendered(e.to_string()))
+/// Compiles a model file with its data; model and data errors carry their own
+/// file:line:column rendering.
+pub fn compile(model_path: &Path, data_path: &Path) -> Result<CompiledModel, CliError> {
+    Ok(compile_files(model_path, data_path, &PipelineOptions::default())?)
 }
 
-/// The model's graph at `stage`.
-pub fn model_graph(bound: &BoundModel, stage: Stage) -> Result<Graph, CliError> {
-    match stage {
-        Stage::Model => Ok(bound.logp_graph().clone()),
-        Stage::Gradient => with_gradients(bound.logp_graph(), &["theta"]).map_err(|e| CliError::Internal(e.to_string())),
+/// The model's graph at `stage` (nothing is compiled).
+pub fn model_graph(model_path: &Path, data_path: &Path, stage: Stage) -> Result<Graph, CliError> {
+    let source = read_file(model_path)?;
+    let data = read_file(data_path)?;
+    let mut times = StageTimes::default();
+    let bound = bind_model(&source, &model_path.display().to_string(), &data, &data_path.display().to_string(), &mut times)?;
+    if stage == Stage::Model {
+        return Ok(bound.logp_graph().clone());
     }
+    let (graphs, _) = optimize_model(&bound, &PipelineOptions::default(), &mut times)?;
+    Ok(if stage == Stage::Optimized { graphs.optimized } else { graphs.gradient })
 }
 
 /// Parses `--point`: a JSON array of `dim` numbers on the unconstrained scale.
@@ -46,9 +50,20 @@ pub fn parse_point(text: Option<&str>, dim: usize) -> Result<Vec<f64>, CliError>
     Ok(values)
 }
 
-/// The unconstrained layout, logp and gradient at `point`, as text or JSON.
-pub fn logp_report(bound: &BoundModel, point: &[f64], json: bool) -> Result<String, CliError> {
-    let (logp, grad) = bound.logp_and_grad_interp(point).map_err(|e| CliError::Input(e.to_string()))?;
+/// The unconstrained layout, logp and gradient at `point` (compiled function), as text or
+/// JSON; with `check`, also by the reference interpreter, with the largest difference.
+pub fn logp_report(model: &CompiledModel, point: &[f64], json: bool, check: bool) -> Result<String, CliError> {
+    let mut density = model.density.clone();
+    let mut grad = vec![0.0; model.dim()];
+    let logp = density.logp_grad(point, &mut grad).map_err(|e| CliError::Input(e.to_string()))?;
+    let interp = if check {
+        let (lp, g) = model.bound.logp_and_grad_interp(point).map_err(|e| CliError::Input(e.to_string()))?;
+        let diff = g.iter().zip(&grad).map(|(a, b)| (a - b).abs()).fold((lp - logp).abs(), f64::max);
+        Some((lp, g, diff))
+    } else {
+        None
+    };
+    let bound = &model.bound;
     let mut out = String::new();
     if json {
         let layout: Vec<serde_json::Value> = bound
@@ -61,11 +76,18 @@ pub fn logp_report(bound: &BoundModel, point: &[f64], json: bool) -> Result<Stri
                 })
             })
             .collect();
-        let report = serde_json::json!({
+        let mut report = serde_json::json!({
             "dim": bound.dim(), "layout": layout, "point": point,
             "logp": finite_or_string(logp),
             "grad": grad.iter().map(|&g| finite_or_string(g)).collect::<Vec<_>>(),
         });
+        if let Some((lp, g, diff)) = &interp {
+            report["interpreter"] = serde_json::json!({
+                "logp": finite_or_string(*lp),
+                "grad": g.iter().map(|&g| finite_or_string(g)).collect::<Vec<_>>(),
+                "max_abs_difference": finite_or_string(*diff),
+            });
+        }
         let _ = write!(out, "{report:#}");
         return Ok(out);
     }
@@ -77,6 +99,14 @@ pub fn logp_report(bound: &BoundModel, point: &[f64], json: bool) -> Result<Stri
     }
     let _ = writeln!(out, "logp = {logp:?}");
     let _ = writeln!(out, "grad = {grad:?}");
+    if let Some((lp, g, diff)) = &interp {
+        let _ = writeln!(out, "interpreter logp = {lp:?}");
+        let _ = writeln!(out, "interpreter grad = {g:?}");
+        let _ = writeln!(out, "max |compiled - interpreter| = {diff:e}");
+    }
+    for note in &model.fallbacks {
+        let _ = writeln!(out, "note: {note}");
+    }
     Ok(out)
 }
 

@@ -3,6 +3,7 @@
 //! then one counted loop per axis with pointer arithmetic by strides, an f64x2 inner loop
 //! with a scalar tail where the kernel allows it, and accumulation in registers for
 //! reductions whose reduced axes are innermost (read-modify-write of the output otherwise).
+//! A kernel with several outputs evaluates its expression once per element for all of them.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
@@ -14,13 +15,12 @@ use super::scalar::{Lanes, vectorizable};
 use super::{Emitter, clif_type, flags_of};
 use crate::CodegenError;
 use crate::expr::{Expr, Scalar};
-use crate::kernel::{Combine, Indexed, Kernel, Leaf, Mode, Output, Strided, elem_size};
+use crate::kernel::{Combine, Indexed, Kernel, KernelOut, Leaf, Mode, Output, Strided, elem_size};
 
 /// Removes the domain axes whose `keep` flag is false.
 fn retain_axes(k: &mut Kernel, keep: &[bool]) {
-    let filter = |v: &[usize]| v.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect();
-    k.domain = filter(&k.domain);
-    if let Mode::Reduce { reduced, .. } = &mut k.mode {
+    k.domain = k.domain.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect();
+    for reduced in k.reduced_mut() {
         *reduced = reduced.iter().zip(keep).filter(|(_, k)| **k).map(|(x, _)| *x).collect();
     }
     for s in k.strided_mut() {
@@ -31,17 +31,14 @@ fn retain_axes(k: &mut Kernel, keep: &[bool]) {
 /// Whether axes `a` and `a + 1` can be walked as one axis.
 fn mergeable(k: &mut Kernel, a: usize) -> bool {
     let inner = k.domain[a + 1] as i64;
-    let same_kind = match &k.mode {
-        Mode::Reduce { reduced, .. } => reduced[a] == reduced[a + 1],
-        _ => true,
-    };
+    let same_kind = k.reduced_mut().iter().all(|r| r[a] == r[a + 1]);
     same_kind && k.strided_mut().iter().all(|s| s.strides[a] == s.strides[a + 1] * inner)
 }
 
 fn merge(k: &mut Kernel, a: usize) {
     k.domain[a] *= k.domain[a + 1];
     k.domain.remove(a + 1);
-    if let Mode::Reduce { reduced, .. } = &mut k.mode {
+    for reduced in k.reduced_mut() {
         reduced.remove(a + 1);
     }
     for s in k.strided_mut() {
@@ -50,20 +47,26 @@ fn merge(k: &mut Kernel, a: usize) {
     }
 }
 
+fn is_scan(k: &Kernel) -> bool {
+    k.outs.iter().any(|o| o.mode == Mode::Scan)
+}
+
 /// The kernel with its domain normalized (same semantics, fewer and better-ordered loops).
 pub(crate) fn normalize(kernel: &Kernel) -> Kernel {
     let mut k = kernel.clone();
-    let scan = k.mode == Mode::Scan;
+    let scan = is_scan(&k);
     let rank = k.domain.len();
     let keep: Vec<bool> = (0..rank).map(|a| k.domain[a] != 1 || (scan && a + 1 == rank)).collect();
     retain_axes(&mut k, &keep);
     if scan && k.domain.last() == Some(&1) {
         // A scan over one element is a copy.
-        k.mode = Mode::Map;
+        for o in &mut k.outs {
+            o.mode = Mode::Map;
+        }
         let keep: Vec<bool> = (0..k.domain.len()).map(|a| a + 1 != k.domain.len()).collect();
         retain_axes(&mut k, &keep);
     }
-    let scan = k.mode == Mode::Scan;
+    let scan = is_scan(&k);
     let rank = k.domain.len();
     let movable = if scan { rank.saturating_sub(1) } else { rank };
     // Larger total stride → further out; ties keep the graph's order.
@@ -82,21 +85,30 @@ pub(crate) fn normalize(kernel: &Kernel) -> Kernel {
             merge(&mut k, a - 1);
         }
     }
+    // Reductions with nothing left to reduce (only extent-1 axes were) are maps of finish ∘ expr.
+    for o in &mut k.outs {
+        if let Mode::Reduce { reduced, finish, .. } = &o.mode
+            && !reduced.contains(&true)
+        {
+            if let Some(f) = finish.clone() {
+                let root = o.root;
+                o.root = k.expr.splice(&f, &[root]);
+            }
+            o.mode = Mode::Map;
+        }
+    }
     k
 }
 
-/// One strided access walked by the loop nest.
-struct Stream {
-    /// Byte stride per domain axis.
-    strides: SmallVec<[i64; 4]>,
-}
+/// Vector iterations of an inner loop emitted as straight-line code instead of a loop.
+const STRAIGHT_TRIPS: usize = 8;
 
-/// How the element body uses the expression's value.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Body {
+/// How the element body uses an output's value.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Role {
     /// Store (or scatter-add).
-    Map,
-    /// Combine into the accumulator variable.
+    Store,
+    /// Combine into a register accumulator, stored when the reduced loops end.
     Register,
     /// Combine into the output in memory.
     Rmw,
@@ -104,27 +116,69 @@ enum Body {
     Scan,
 }
 
-/// Everything the recursive loop emitter needs about one kernel.
-struct Nest<'k> {
-    k: &'k Kernel,
-    streams: Vec<Stream>,
-    /// First stream of each leaf (a gather leaf has data then index).
-    leaf_stream: Vec<usize>,
-    /// First stream of the output.
-    out_stream: usize,
-    body: Body,
+/// One output as the loop emitter sees it.
+struct OutPlan {
+    role: Role,
     combine: Combine,
     dtype: DType,
     acc: Option<Variable>,
-    /// Level at which the register accumulator starts (reductions and scans).
+    /// First stream of the output.
+    stream: usize,
+}
+
+/// Everything the recursive loop emitter needs about one kernel.
+struct Nest<'k> {
+    k: &'k Kernel,
+    /// Byte strides per domain axis of every stream.
+    streams: Vec<SmallVec<[i64; 4]>>,
+    /// First stream of each leaf (a gather leaf has data then index).
+    leaf_stream: Vec<usize>,
+    outs: Vec<OutPlan>,
+    /// Level at which register accumulators start (reductions and scans).
     acc_level: usize,
     vector: bool,
     unroll: usize,
 }
 
-fn stream_of(s: &Strided) -> Stream {
+/// A register-tiled reduction (see [`Emitter::tile`]).
+struct Tile<'k> {
+    k: &'k Kernel,
+    root: usize,
+    /// Byte strides of the leaves, then of the output.
+    streams: Vec<SmallVec<[i64; 4]>>,
+    /// Vector accumulators of output pairs.
+    accs: Vec<Variable>,
+    /// Scalar accumulator of the last output when the tile is odd.
+    odd: Option<Variable>,
+    combine: Combine,
+    dtype: DType,
+    /// First reduced axis (the accumulators live from here inward).
+    first: usize,
+    finish: Option<&'k Expr>,
+}
+
+fn byte_strides(s: &Strided) -> SmallVec<[i64; 4]> {
     let size = elem_size(s.dtype) as i64;
-    Stream { strides: s.strides.iter().map(|&x| x * size).collect() }
+    s.strides.iter().map(|&x| x * size).collect()
+}
+
+fn identity_scalar(combine: Combine, dtype: DType) -> Scalar {
+    match (combine, dtype) {
+        (Combine::Sum, DType::I64) => Scalar::I64(0),
+        (Combine::Prod, DType::I64) => Scalar::I64(1),
+        (Combine::Max, DType::I64) => Scalar::I64(i64::MIN),
+        (Combine::Min, DType::I64) => Scalar::I64(i64::MAX),
+        (Combine::Sum, _) => Scalar::F64(0.0),
+        (Combine::Prod, _) => Scalar::F64(1.0),
+        (Combine::Max, _) => Scalar::F64(f64::NEG_INFINITY),
+        (Combine::Min, _) => Scalar::F64(f64::INFINITY),
+    }
+}
+
+/// The first reduced axis, if the reduced axes are exactly the innermost ones.
+fn register_level(reduced: &[bool]) -> Option<usize> {
+    let first = reduced.iter().position(|&r| r).unwrap_or(reduced.len());
+    reduced[first..].iter().all(|&r| r).then_some(first)
 }
 
 impl Emitter<'_> {
@@ -132,87 +186,188 @@ impl Emitter<'_> {
     pub(crate) fn kernel(&mut self, kernel: &Kernel) -> Result<(), CodegenError> {
         let k = normalize(kernel);
         let rank = k.domain.len();
-        let dtype = k.expr.dtype();
-        let (body, combine, acc_level) = match &k.mode {
-            Mode::Map => (Body::Map, Combine::Sum, rank),
-            Mode::Scan => (Body::Scan, Combine::Sum, rank - 1),
-            Mode::Reduce { finish, reduced, .. } if !reduced.contains(&true) => {
-                // Nothing left to reduce (only extent-1 axes were): a map of finish ∘ expr.
-                let mut expr = k.expr.clone();
-                if let Some(f) = finish {
-                    let root = expr.root;
-                    expr.splice(f, &[root]);
-                }
-                let map = Kernel { expr, mode: Mode::Map, ..k.clone() };
-                return self.run(&map, Body::Map, Combine::Sum, rank);
+        if k.outs.len() > 1 {
+            // Shared loops need one reduction pattern with the reduced axes innermost;
+            // otherwise each output gets its own loops.
+            let masks: Vec<&SmallVec<[bool; 4]>> = k
+                .outs
+                .iter()
+                .filter_map(|o| match &o.mode {
+                    Mode::Reduce { reduced, .. } => Some(reduced),
+                    _ => None,
+                })
+                .collect();
+            let level = masks.first().map_or(Some(rank), |m| register_level(m));
+            let agree = masks.windows(2).all(|w| w[0] == w[1]);
+            let simple = !k.outs.iter().any(|o| o.mode == Mode::Scan);
+            if let (Some(level), true, true) = (level, agree, simple) {
+                return self.run(&k, level, false);
             }
-            Mode::Reduce { combine, reduced, finish } => {
-                let first = reduced.iter().position(|&r| r).unwrap_or(rank);
-                if reduced[first..].iter().all(|&r| r) {
-                    (Body::Register, *combine, first)
-                } else {
-                    self.fill_output(&k, *combine, dtype)?;
-                    self.run(&k, Body::Rmw, *combine, rank)?;
-                    if let Some(f) = finish {
-                        self.finish_output(&k, f)?;
+            for o in &k.outs {
+                let single = Kernel { outs: vec![o.clone()], ..k.clone() };
+                self.kernel(&single)?;
+            }
+            return Ok(());
+        }
+        let Some(o) = k.outs.first() else { return Ok(()) };
+        match &o.mode {
+            Mode::Map => self.run(&k, rank, false),
+            Mode::Scan => self.run(&k, rank - 1, false),
+            Mode::Reduce { combine, reduced, finish } => match register_level(reduced) {
+                Some(level) => self.run(&k, level, false),
+                None if self.tileable(&k) => {
+                    let first = reduced.iter().position(|&r| r).unwrap_or(0);
+                    self.tile(&k, o, first)
+                }
+                None => {
+                    let dtype = k.expr.nodes[o.root].dtype;
+                    let fill = self.output_kernel(&k, o, Vec::new(), Expr::constant(identity_scalar(*combine, dtype)))?;
+                    self.kernel(&fill)?;
+                    self.run(&k, rank, true)?;
+                    if let (Some(f), Output::Direct(out)) = (finish, &o.out) {
+                        let fin = self.output_kernel(&k, o, vec![Leaf::Direct(out.clone())], f.clone())?;
+                        self.kernel(&fin)?;
                     }
-                    return Ok(());
+                    Ok(())
                 }
+            },
+        }
+    }
+
+    /// Whether reduction `k` (single output) has the shape `[kept…, reduced…, short kept]`
+    /// that [`Emitter::tile`] handles: f64, direct leaves, at most 26 outputs per tile.
+    fn tileable(&self, k: &Kernel) -> bool {
+        let [o] = k.outs.as_slice() else { return false };
+        let Mode::Reduce { reduced, .. } = &o.mode else { return false };
+        let rank = reduced.len();
+        let Some(first) = reduced.iter().position(|&r| r) else { return false };
+        let shape_ok = rank >= 2
+            && !reduced[rank - 1]
+            && reduced[first..rank - 1].iter().all(|&r| r)
+            && (2..=26).contains(&k.domain[rank - 1]);
+        shape_ok && k.leaves.iter().all(|l| matches!(l, Leaf::Direct(_))) && self.can_vectorize(k)
+    }
+
+    /// A reduction over outer axes into a short innermost output axis (e.g. `rᵀX`): the
+    /// outputs of one tile stay in vector registers across the reduced loops, instead of a
+    /// read-modify-write of memory per element.
+    fn tile(&mut self, k: &Kernel, o: &KernelOut, first: usize) -> Result<(), CodegenError> {
+        let Mode::Reduce { combine, finish, .. } = &o.mode else { return Ok(()) };
+        let Output::Direct(out) = &o.out else { return Ok(()) };
+        let mut streams: Vec<SmallVec<[i64; 4]>> = Vec::new();
+        let mut ptrs = Vec::new();
+        for leaf in &k.leaves {
+            if let Leaf::Direct(s) = leaf {
+                streams.push(byte_strides(s));
+                ptrs.push(self.start_ptr(s));
             }
-        };
-        self.run(&k, body, combine, acc_level)
+        }
+        streams.push(byte_strides(out));
+        ptrs.push(self.start_ptr(out));
+        let dtype = k.expr.nodes[o.root].dtype;
+        let n = k.domain[k.domain.len() - 1];
+        let accs: Vec<Variable> = (0..n / 2).map(|_| self.b.declare_var(types::F64X2)).collect();
+        let odd = (n % 2 == 1).then(|| self.b.declare_var(types::F64));
+        let t = Tile { k, root: o.root, streams, accs, odd, combine: *combine, dtype, first, finish: finish.as_ref() };
+        self.tile_level(&t, 0, &ptrs, flags_of(out.base))
     }
 
-    /// Writes the identity of `combine` into every output element of reduction `k`.
-    fn fill_output(&mut self, k: &Kernel, combine: Combine, dtype: DType) -> Result<(), CodegenError> {
-        let id = match (combine, dtype) {
-            (Combine::Sum, DType::I64) => Scalar::I64(0),
-            (Combine::Prod, DType::I64) => Scalar::I64(1),
-            (Combine::Max, DType::I64) => Scalar::I64(i64::MIN),
-            (Combine::Min, DType::I64) => Scalar::I64(i64::MAX),
-            (Combine::Sum, _) => Scalar::F64(0.0),
-            (Combine::Prod, _) => Scalar::F64(1.0),
-            (Combine::Max, _) => Scalar::F64(f64::NEG_INFINITY),
-            (Combine::Min, _) => Scalar::F64(f64::INFINITY),
-        };
-        let fill = self.output_kernel(k, Vec::new(), Expr::constant(id))?;
-        self.kernel(&fill)
+    fn tile_level(&mut self, t: &Tile<'_>, level: usize, ptrs: &[Value], out_flags: MemFlagsData) -> Result<(), CodegenError> {
+        let rank = t.k.domain.len();
+        let bytes: Vec<i64> = t.streams.iter().map(|s| s[level]).collect();
+        if level == t.first {
+            for &a in &t.accs {
+                let init = self.identity(t.combine, t.dtype, Lanes::Two);
+                self.b.def_var(a, init);
+            }
+            if let Some(a) = t.odd {
+                let init = self.identity(t.combine, t.dtype, Lanes::One);
+                self.b.def_var(a, init);
+            }
+        }
+        if level + 1 == rank {
+            // The tile itself, unrolled: pairs of outputs, then the odd one.
+            for (j, &acc) in t.accs.iter().enumerate() {
+                let leaves: Vec<Value> = (0..t.k.leaves.len())
+                    .map(|s| {
+                        let p = self.b.ins().iadd_imm_s(ptrs[s], 2 * j as i64 * bytes[s]);
+                        let flags = match &t.k.leaves[s] {
+                            Leaf::Direct(st) => flags_of(st.base),
+                            Leaf::Gather(ix) => flags_of(ix.data.base),
+                        };
+                        self.load_x2(p, bytes[s], flags)
+                    })
+                    .collect();
+                let v = self.expr(&t.k.expr, &leaves, Lanes::Two)?[t.root];
+                let a = self.b.use_var(acc);
+                let a = self.combine(t.combine, t.dtype, a, v);
+                self.b.def_var(acc, a);
+            }
+            if let Some(acc) = t.odd {
+                let last = (t.k.domain[level] - 1) as i64;
+                let mut leaves = Vec::with_capacity(t.k.leaves.len());
+                for (s, leaf) in t.k.leaves.iter().enumerate() {
+                    let p = self.b.ins().iadd_imm_s(ptrs[s], last * bytes[s]);
+                    let (ty, flags) = match leaf {
+                        Leaf::Direct(st) => (clif_type(st.dtype), flags_of(st.base)),
+                        Leaf::Gather(ix) => (clif_type(ix.data.dtype), flags_of(ix.data.base)),
+                    };
+                    leaves.push(self.b.ins().load(ty, movable(flags), p, 0));
+                }
+                let v = self.expr(&t.k.expr, &leaves, Lanes::One)?[t.root];
+                let a = self.b.use_var(acc);
+                let a = self.combine(t.combine, t.dtype, a, v);
+                self.b.def_var(acc, a);
+            }
+        } else {
+            self.counted_loop(t.k.domain[level], 1, |em, i| {
+                let inner: Vec<Value> = ptrs.iter().zip(&bytes).map(|(&p, &b)| em.advance(p, i, b)).collect();
+                em.tile_level(t, level + 1, &inner, out_flags)
+            })?;
+        }
+        if level == t.first {
+            let out = ptrs[t.streams.len() - 1];
+            let ob = t.streams[t.streams.len() - 1][rank - 1];
+            for (j, &acc) in t.accs.iter().enumerate() {
+                let mut v = self.b.use_var(acc);
+                if let Some(f) = t.finish {
+                    v = self.expr_root(f, &[v], Lanes::Two)?;
+                }
+                let p = self.b.ins().iadd_imm_s(out, 2 * j as i64 * ob);
+                self.store_x2(p, ob, out_flags, v);
+            }
+            if let Some(acc) = t.odd {
+                let mut v = self.b.use_var(acc);
+                if let Some(f) = t.finish {
+                    v = self.expr_root(f, &[v], Lanes::One)?;
+                }
+                let last = (t.k.domain[rank - 1] - 1) as i64;
+                let p = self.b.ins().iadd_imm_s(out, last * ob);
+                self.b.ins().store(out_flags, v, p, 0);
+            }
+        }
+        Ok(())
     }
 
-    /// Applies a reduction's `finish` expression to its output in place.
-    fn finish_output(&mut self, k: &Kernel, finish: &Expr) -> Result<(), CodegenError> {
-        let Output::Direct(out) = &k.out else {
-            return Err(CodegenError::Cranelift("a reduction must have a direct output".into()));
-        };
-        let kk = self.output_kernel(k, vec![Leaf::Direct(out.clone())], finish.clone())?;
-        self.kernel(&kk)
-    }
-
-    /// A map kernel over the non-reduced axes of reduction `k`, writing its output.
-    fn output_kernel(&mut self, k: &Kernel, leaves: Vec<Leaf>, expr: Expr) -> Result<Kernel, CodegenError> {
-        let (Mode::Reduce { reduced, .. }, Output::Direct(out)) = (&k.mode, &k.out) else {
+    /// A map kernel over the non-reduced axes of reduction output `o`, writing its output.
+    fn output_kernel(&mut self, k: &Kernel, o: &KernelOut, leaves: Vec<Leaf>, expr: Expr) -> Result<Kernel, CodegenError> {
+        let (Mode::Reduce { reduced, .. }, Output::Direct(out)) = (&o.mode, &o.out) else {
             return Err(CodegenError::Cranelift("not a reduction with a direct output".into()));
         };
         let keep: Vec<bool> = reduced.iter().map(|r| !r).collect();
-        let mut kk = Kernel {
-            domain: k.domain.clone(),
-            leaves,
-            expr,
-            out: Output::Direct(out.clone()),
-            mode: Mode::Reduce { combine: Combine::Sum, reduced: reduced.clone(), finish: None },
-            label: k.label.clone(),
-        };
+        let mut kk = Kernel::single(k.domain.clone(), leaves, expr, Output::Direct(out.clone()), Mode::Map, k.label.clone());
         retain_axes(&mut kk, &keep);
-        kk.mode = Mode::Map;
         Ok(kk)
     }
 
-    fn run(&mut self, k: &Kernel, body: Body, combine: Combine, acc_level: usize) -> Result<(), CodegenError> {
+    /// Emits the loop nest of `k` with register accumulators starting at `acc_level`
+    /// (`rmw`: reductions combine into memory instead).
+    fn run(&mut self, k: &Kernel, acc_level: usize, rmw: bool) -> Result<(), CodegenError> {
         let mut streams = Vec::new();
         let mut leaf_stream = Vec::new();
         let mut ptrs = Vec::new();
-        let mut add = |em: &mut Self, s: &Strided, streams: &mut Vec<Stream>| {
-            streams.push(stream_of(s));
+        let mut add = |em: &mut Self, s: &Strided, streams: &mut Vec<SmallVec<[i64; 4]>>| {
+            streams.push(byte_strides(s));
             ptrs.push(em.start_ptr(s));
         };
         for leaf in &k.leaves {
@@ -225,63 +380,91 @@ impl Emitter<'_> {
                 }
             }
         }
-        let out_stream = streams.len();
-        match &k.out {
-            Output::Direct(s) => add(self, s, &mut streams),
-            Output::Scatter(ix) => {
-                add(self, &ix.data, &mut streams);
-                add(self, &ix.index, &mut streams);
+        let mut outs = Vec::with_capacity(k.outs.len());
+        for o in &k.outs {
+            let stream = streams.len();
+            match &o.out {
+                Output::Direct(s) => add(self, s, &mut streams),
+                Output::Scatter(ix) => {
+                    add(self, &ix.data, &mut streams);
+                    add(self, &ix.index, &mut streams);
+                }
             }
+            let dtype = k.expr.nodes[o.root].dtype;
+            let (role, combine) = match &o.mode {
+                Mode::Map => (Role::Store, Combine::Sum),
+                Mode::Scan => (Role::Scan, Combine::Sum),
+                Mode::Reduce { combine, .. } if rmw => (Role::Rmw, *combine),
+                Mode::Reduce { combine, .. } => (Role::Register, *combine),
+            };
+            let acc = matches!(role, Role::Register | Role::Scan).then(|| self.b.declare_var(clif_type(dtype)));
+            outs.push(OutPlan { role, combine, dtype, acc, stream });
         }
-        let dtype = k.expr.dtype();
-        let acc = matches!(body, Body::Register | Body::Scan).then(|| self.b.declare_var(clif_type(dtype)));
         // A vector read-modify-write needs distinct output lanes.
-        let out_inner = streams[out_stream].strides.last().copied();
-        let vector = body != Body::Scan && self.can_vectorize(k) && !(body == Body::Rmw && out_inner == Some(0));
-        let unroll = if body == Body::Register { 2 } else { 1 };
-        let nest = Nest { k, streams, leaf_stream, out_stream, body, combine, dtype, acc, acc_level, vector, unroll };
+        let lanes_distinct = outs.iter().all(|o| o.role != Role::Rmw || streams[o.stream].last() != Some(&0));
+        let vector = outs.iter().all(|o| o.role != Role::Scan) && lanes_distinct && self.can_vectorize(k);
+        // Independent vector accumulators hide the add latency of reductions: up to four per
+        // output, at most eight in all (x86 has 16 vector registers), fewer when the inner
+        // extent is short.
+        let registers = outs.iter().filter(|o| o.role == Role::Register).count();
+        let inner = k.domain.last().copied().unwrap_or(0);
+        let mut unroll = 8usize.checked_div(registers).map_or(1, |u| u.clamp(1, 4));
+        while unroll > 1 && inner < 8 * unroll {
+            unroll /= 2;
+        }
+        let nest = Nest { k, streams, leaf_stream, outs, acc_level, vector, unroll };
         self.level(&nest, 0, &ptrs)
     }
 
     fn can_vectorize(&self, k: &Kernel) -> bool {
-        let direct_f64 = |s: &Strided| s.dtype == DType::F64;
+        let f64_view = |s: &Strided| s.dtype == DType::F64;
+        let roots: Vec<usize> = k.outs.iter().map(|o| o.root).collect();
         self.opts.vectorize
             && k.domain.last().is_some_and(|&n| n >= 4)
-            && k.leaves.iter().all(|l| matches!(l, Leaf::Direct(s) if direct_f64(s)))
-            && matches!(&k.out, Output::Direct(s) if direct_f64(s))
-            && vectorizable(&k.expr)
+            && k.leaves.iter().all(|l| match l {
+                Leaf::Direct(s) => f64_view(s),
+                Leaf::Gather(ix) => f64_view(&ix.data),
+            })
+            && k.outs.iter().all(|o| match &o.out {
+                Output::Direct(s) => f64_view(s),
+                Output::Scatter(ix) => f64_view(&ix.data),
+            })
+            && vectorizable(&k.expr, &roots)
     }
 
     /// Emits the loops from `level` inward, with `ptrs` the current address of each stream.
     fn level(&mut self, n: &Nest<'_>, level: usize, ptrs: &[Value]) -> Result<(), CodegenError> {
         let rank = n.k.domain.len();
-        if level == n.acc_level
-            && let Some(acc) = n.acc
-        {
-            let init = self.identity(n.combine, n.dtype, Lanes::One);
-            self.b.def_var(acc, init);
+        if level == n.acc_level {
+            for o in &n.outs {
+                if let Some(acc) = o.acc {
+                    let init = self.identity(o.combine, o.dtype, Lanes::One);
+                    self.b.def_var(acc, init);
+                }
+            }
         }
         if level == rank {
-            self.element(n, ptrs, Lanes::One)?;
+            self.element(n, ptrs)?;
         } else if level + 1 == rank && n.vector {
             self.vector_level(n, level, ptrs)?;
         } else {
-            let bytes: Vec<i64> = n.streams.iter().map(|s| s.strides[level]).collect();
+            let bytes: Vec<i64> = n.streams.iter().map(|s| s[level]).collect();
             self.counted_loop(n.k.domain[level], 1, |em, i| {
                 let inner: Vec<Value> = ptrs.iter().zip(&bytes).map(|(&p, &b)| em.advance(p, i, b)).collect();
                 em.level(n, level + 1, &inner)
             })?;
         }
-        if level == n.acc_level
-            && n.body == Body::Register
-            && let Some(acc) = n.acc
-        {
-            let v = self.b.use_var(acc);
-            let v = match &n.k.mode {
-                Mode::Reduce { finish: Some(f), .. } => self.expr(f, &[v], Lanes::One)?,
-                _ => v,
-            };
-            self.store_out(n, ptrs, v, Lanes::One);
+        if level == n.acc_level {
+            for (o, ko) in n.outs.iter().zip(&n.k.outs) {
+                if let (Role::Register, Some(acc)) = (o.role, o.acc) {
+                    let v = self.b.use_var(acc);
+                    let v = match &ko.mode {
+                        Mode::Reduce { finish: Some(f), .. } => self.expr_root(f, &[v], Lanes::One)?,
+                        _ => v,
+                    };
+                    self.store_out(ko, ptrs[o.stream], ptrs.get(o.stream + 1).copied(), v);
+                }
+            }
         }
         Ok(())
     }
@@ -290,59 +473,70 @@ impl Emitter<'_> {
     /// remaining pairs and the odd element.
     fn vector_level(&mut self, n: &Nest<'_>, level: usize, ptrs: &[Value]) -> Result<(), CodegenError> {
         let len = n.k.domain[level];
-        let bytes: Vec<i64> = n.streams.iter().map(|s| s.strides[level]).collect();
-        let reducing = n.body == Body::Register;
-        let vaccs: Vec<Variable> = if reducing {
-            (0..n.unroll)
-                .map(|_| {
+        let bytes: Vec<i64> = n.streams.iter().map(|s| s[level]).collect();
+        // One set of `unroll` vector accumulators per register output.
+        let mut vaccs: Vec<Vec<Variable>> = Vec::with_capacity(n.outs.len());
+        for o in &n.outs {
+            let mut set = Vec::new();
+            if o.role == Role::Register {
+                for _ in 0..n.unroll {
                     let v = self.b.declare_var(types::F64X2);
-                    let init = self.identity(n.combine, n.dtype, Lanes::Two);
+                    let init = self.identity(o.combine, o.dtype, Lanes::Two);
                     self.b.def_var(v, init);
-                    v
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+                    set.push(v);
+                }
+            }
+            vaccs.push(set);
+        }
         let block = 2 * n.unroll;
         let trips = len / block;
         let at = |em: &mut Self, i: Value| -> Vec<Value> {
             ptrs.iter().zip(&bytes).map(|(&p, &b)| em.advance(p, i, b)).collect()
         };
-        self.counted_loop(trips, block as i64, |em, i| {
+        let body = |em: &mut Self, i: Value| -> Result<(), CodegenError> {
             for u in 0..n.unroll {
                 let iu = em.b.ins().iadd_imm_s(i, 2 * u as i64);
                 let p = at(em, iu);
-                em.vector_element(n, &p, &bytes, vaccs.get(u).copied())?;
+                em.vector_element(n, &p, &bytes, &vaccs, u)?;
             }
             Ok(())
-        })?;
+        };
+        if trips <= STRAIGHT_TRIPS {
+            // Short static extents: straight-line code, no loop overhead.
+            for t in 0..trips {
+                let i = self.int((t * block) as i64);
+                body(self, i)?;
+            }
+        } else {
+            self.counted_loop(trips, block as i64, body)?;
+        }
         let mut done = trips * block;
         let mut u = 0;
         while done + 2 <= len {
             let i = self.int(done as i64);
             let p = at(self, i);
-            self.vector_element(n, &p, &bytes, vaccs.get(u).copied())?;
+            self.vector_element(n, &p, &bytes, &vaccs, u)?;
             done += 2;
             u = (u + 1) % n.unroll;
         }
-        if reducing && let Some(acc) = n.acc {
-            let mut total = self.b.use_var(vaccs[0]);
-            for &v in &vaccs[1..] {
+        for (o, set) in n.outs.iter().zip(&vaccs) {
+            let (Some(acc), Some(&first)) = (o.acc, set.first()) else { continue };
+            let mut total = self.b.use_var(first);
+            for &v in &set[1..] {
                 let x = self.b.use_var(v);
-                total = self.combine(n.combine, n.dtype, total, x);
+                total = self.combine(o.combine, o.dtype, total, x);
             }
             let lo = self.b.ins().extractlane(total, 0);
             let hi = self.b.ins().extractlane(total, 1);
             let a = self.b.use_var(acc);
-            let a = self.combine(n.combine, n.dtype, a, lo);
-            let a = self.combine(n.combine, n.dtype, a, hi);
+            let a = self.combine(o.combine, o.dtype, a, lo);
+            let a = self.combine(o.combine, o.dtype, a, hi);
             self.b.def_var(acc, a);
         }
         if done < len {
             let i = self.int(done as i64);
             let p = at(self, i);
-            self.element(n, &p, Lanes::One)?;
+            self.element(n, &p)?;
         }
         Ok(())
     }
@@ -392,110 +586,132 @@ impl Emitter<'_> {
         self.advance(data, idx, bytes)
     }
 
-    /// One scalar element: load the leaves, evaluate, and store/accumulate.
-    fn element(&mut self, n: &Nest<'_>, ptrs: &[Value], lanes: Lanes) -> Result<(), CodegenError> {
-        let mut vals = Vec::with_capacity(n.k.leaves.len());
+    /// One scalar element: load the leaves, evaluate, and feed every output.
+    fn element(&mut self, n: &Nest<'_>, ptrs: &[Value]) -> Result<(), CodegenError> {
+        let mut leaves = Vec::with_capacity(n.k.leaves.len());
         for (leaf, &s) in n.k.leaves.iter().zip(&n.leaf_stream) {
             let v = match leaf {
-                Leaf::Direct(st) => self.b.ins().load(clif_type(st.dtype), flags_of(st.base), ptrs[s], 0),
+                Leaf::Direct(st) => self.b.ins().load(clif_type(st.dtype), movable(flags_of(st.base)), ptrs[s], 0),
                 Leaf::Gather(ix) => {
                     let addr = self.indexed_addr(ix, ptrs[s], ptrs[s + 1]);
                     self.b.ins().load(clif_type(ix.data.dtype), flags_of(ix.data.base), addr, 0)
                 }
             };
-            vals.push(v);
+            leaves.push(v);
         }
-        let v = self.expr(&n.k.expr, &vals, lanes)?;
-        match n.body {
-            Body::Map => self.store_out(n, ptrs, v, lanes),
-            Body::Register => {
-                if let Some(acc) = n.acc {
-                    let a = self.b.use_var(acc);
-                    let a = self.combine(n.combine, n.dtype, a, v);
-                    self.b.def_var(acc, a);
+        let vals = self.expr(&n.k.expr, &leaves, Lanes::One)?;
+        for (o, ko) in n.outs.iter().zip(&n.k.outs) {
+            let v = vals[ko.root];
+            match o.role {
+                Role::Store => self.store_out(ko, ptrs[o.stream], ptrs.get(o.stream + 1).copied(), v),
+                Role::Register => {
+                    if let Some(acc) = o.acc {
+                        let a = self.b.use_var(acc);
+                        let a = self.combine(o.combine, o.dtype, a, v);
+                        self.b.def_var(acc, a);
+                    }
                 }
-            }
-            Body::Rmw => {
-                let (ty, flags, p) = self.out_slot(n, ptrs);
-                let old = self.b.ins().load(ty, flags, p, 0);
-                let new = self.combine(n.combine, n.dtype, old, v);
-                self.b.ins().store(flags, new, p, 0);
-            }
-            Body::Scan => {
-                if let Some(acc) = n.acc {
-                    let a = self.b.use_var(acc);
-                    let a = self.combine(Combine::Sum, n.dtype, a, v);
-                    self.b.def_var(acc, a);
-                    self.store_out(n, ptrs, a, lanes);
+                Role::Rmw => {
+                    let flags = out_flags(ko);
+                    let p = ptrs[o.stream];
+                    let old = self.b.ins().load(clif_type(o.dtype), flags, p, 0);
+                    let new = self.combine(o.combine, o.dtype, old, v);
+                    self.b.ins().store(flags, new, p, 0);
+                }
+                Role::Scan => {
+                    if let Some(acc) = o.acc {
+                        let a = self.b.use_var(acc);
+                        let a = self.combine(Combine::Sum, o.dtype, a, v);
+                        self.b.def_var(acc, a);
+                        self.store_out(ko, ptrs[o.stream], ptrs.get(o.stream + 1).copied(), a);
+                    }
                 }
             }
         }
         Ok(())
     }
 
-    /// The type, flags and address of the output element at `ptrs` (direct outputs).
-    fn out_slot(&mut self, n: &Nest<'_>, ptrs: &[Value]) -> (types::Type, MemFlagsData, Value) {
-        let s = match &n.k.out {
-            Output::Direct(s) => s,
-            Output::Scatter(ix) => &ix.data,
-        };
-        (clif_type(s.dtype), flags_of(s.base), ptrs[n.out_stream])
-    }
-
-    /// Stores `v` (one element) at the output, or adds it at the scattered index.
-    fn store_out(&mut self, n: &Nest<'_>, ptrs: &[Value], v: Value, lanes: Lanes) {
-        debug_assert_eq!(lanes, Lanes::One);
-        match &n.k.out {
-            Output::Direct(s) => {
-                let flags = flags_of(s.base);
-                self.b.ins().store(flags, v, ptrs[n.out_stream], 0);
-            }
-            Output::Scatter(ix) => {
-                let addr = self.indexed_addr(ix, ptrs[n.out_stream], ptrs[n.out_stream + 1]);
+    /// Stores `v` (one element) at a direct output, or adds it at the scattered index.
+    fn store_out(&mut self, o: &KernelOut, data: Value, index: Option<Value>, v: Value) {
+        match (&o.out, index) {
+            (Output::Scatter(ix), Some(index)) => {
+                let addr = self.indexed_addr(ix, data, index);
                 let flags = flags_of(ix.data.base);
                 let old = self.b.ins().load(clif_type(ix.data.dtype), flags, addr, 0);
                 let new = self.combine(Combine::Sum, ix.data.dtype, old, v);
                 self.b.ins().store(flags, new, addr, 0);
             }
+            _ => {
+                self.b.ins().store(out_flags(o), v, data, 0);
+            }
         }
     }
 
-    /// Two f64 lanes starting at `ptrs` (inner byte strides `bytes`).
+    /// Two f64 lanes starting at `ptrs` (inner byte strides `bytes`); `u` picks the set of
+    /// vector accumulators.
     fn vector_element(
         &mut self,
         n: &Nest<'_>,
         ptrs: &[Value],
         bytes: &[i64],
-        vacc: Option<Variable>,
+        vaccs: &[Vec<Variable>],
+        u: usize,
     ) -> Result<(), CodegenError> {
-        let mut vals = Vec::with_capacity(n.k.leaves.len());
+        let mut leaves = Vec::with_capacity(n.k.leaves.len());
         for (leaf, &s) in n.k.leaves.iter().zip(&n.leaf_stream) {
-            let Leaf::Direct(st) = leaf else {
-                return Err(CodegenError::Cranelift("gather in a vector loop".into()));
-            };
-            let flags = flags_of(st.base);
-            vals.push(self.load_x2(ptrs[s], bytes[s], flags));
-        }
-        let v = self.expr(&n.k.expr, &vals, Lanes::Two)?;
-        let Output::Direct(out) = &n.k.out else {
-            return Err(CodegenError::Cranelift("scatter in a vector loop".into()));
-        };
-        let flags = flags_of(out.base);
-        let (p, ob) = (ptrs[n.out_stream], bytes[n.out_stream]);
-        match n.body {
-            Body::Register => {
-                if let Some(acc) = vacc {
-                    let a = self.b.use_var(acc);
-                    let a = self.combine(n.combine, n.dtype, a, v);
-                    self.b.def_var(acc, a);
+            let v = match leaf {
+                Leaf::Direct(st) => self.load_x2(ptrs[s], bytes[s], flags_of(st.base)),
+                Leaf::Gather(ix) => {
+                    // Two scalar gathers (x86 has no 128-bit gather before AVX2).
+                    let flags = flags_of(ix.data.base);
+                    let a0 = self.indexed_addr(ix, ptrs[s], ptrs[s + 1]);
+                    let x0 = self.b.ins().load(types::F64, flags, a0, 0);
+                    let d1 = self.b.ins().iadd_imm_s(ptrs[s], bytes[s]);
+                    let i1 = self.b.ins().iadd_imm_s(ptrs[s + 1], bytes[s + 1]);
+                    let a1 = self.indexed_addr(ix, d1, i1);
+                    let x1 = self.b.ins().load(types::F64, flags, a1, 0);
+                    let v = self.b.ins().scalar_to_vector(types::F64X2, x0);
+                    self.b.ins().insertlane(v, x1, 1)
                 }
+            };
+            leaves.push(v);
+        }
+        let vals = self.expr(&n.k.expr, &leaves, Lanes::Two)?;
+        for ((o, ko), set) in n.outs.iter().zip(&n.k.outs).zip(vaccs) {
+            let v = vals[ko.root];
+            let flags = out_flags(ko);
+            let (p, ob) = (ptrs[o.stream], bytes[o.stream]);
+            match o.role {
+                Role::Register => {
+                    if let Some(&acc) = set.get(u) {
+                        let a = self.b.use_var(acc);
+                        let a = self.combine(o.combine, o.dtype, a, v);
+                        self.b.def_var(acc, a);
+                    }
+                }
+                Role::Rmw => {
+                    let old = self.load_x2(p, ob, flags);
+                    let new = self.combine(o.combine, o.dtype, old, v);
+                    self.store_x2(p, ob, flags, new);
+                }
+                Role::Store | Role::Scan => match &ko.out {
+                    Output::Scatter(_) => {
+                        // Two scalar scatter-adds, in lane order (repeated indices accumulate).
+                        let ip = ptrs[o.stream + 1];
+                        let ib = bytes[o.stream + 1];
+                        for lane in 0..2u8 {
+                            let x = self.b.ins().extractlane(v, lane);
+                            let (d, i) = if lane == 0 {
+                                (p, ip)
+                            } else {
+                                (self.b.ins().iadd_imm_s(p, ob), self.b.ins().iadd_imm_s(ip, ib))
+                            };
+                            self.store_out(ko, d, Some(i), x);
+                        }
+                    }
+                    Output::Direct(_) => self.store_x2(p, ob, flags, v),
+                },
             }
-            Body::Rmw => {
-                let old = self.load_x2(p, ob, flags);
-                let new = self.combine(n.combine, n.dtype, old, v);
-                self.store_x2(p, ob, flags, new);
-            }
-            Body::Map | Body::Scan => self.store_x2(p, ob, flags, v),
         }
         Ok(())
     }
@@ -503,16 +719,21 @@ impl Emitter<'_> {
     /// Loads two f64 lanes `bytes` apart (a vector load, a splat, or two loads).
     fn load_x2(&mut self, p: Value, bytes: i64, flags: MemFlagsData) -> Value {
         // Vector accesses are only 8-byte aligned: never claim alignment for them.
-        let vflags = if flags.readonly() { MemFlagsData::new().with_notrap().with_readonly() } else { MemFlagsData::new().with_notrap() };
+        let vflags = if flags.readonly() {
+            MemFlagsData::new().with_notrap().with_readonly().with_can_move()
+        } else {
+            MemFlagsData::new().with_notrap()
+        };
         match bytes {
             8 => self.b.ins().load(types::F64X2, vflags, p, 0),
             0 => {
-                let x = self.b.ins().load(types::F64, flags, p, 0);
+                let x = self.b.ins().load(types::F64, movable(flags), p, 0);
                 self.b.ins().splat(types::F64X2, x)
             }
             _ => {
-                let x0 = self.b.ins().load(types::F64, flags, p, 0);
-                let x1 = self.b.ins().load(types::F64, flags, p, bytes as i32);
+                let x0 = self.b.ins().load(types::F64, movable(flags), p, 0);
+                let p1 = self.b.ins().iadd_imm_s(p, bytes);
+                let x1 = self.b.ins().load(types::F64, movable(flags), p1, 0);
                 let v = self.b.ins().scalar_to_vector(types::F64X2, x0);
                 self.b.ins().insertlane(v, x1, 1)
             }
@@ -526,8 +747,26 @@ impl Emitter<'_> {
         } else {
             let x0 = self.b.ins().extractlane(v, 0);
             let x1 = self.b.ins().extractlane(v, 1);
+            let p1 = self.b.ins().iadd_imm_s(p, bytes);
             self.b.ins().store(flags, x0, p, 0);
-            self.b.ins().store(flags, x1, p, bytes as i32);
+            self.b.ins().store(flags, x1, p1, 0);
         }
+    }
+}
+
+/// Flags of a strided (never gathered) load: loads of inputs and constants may move, so that
+/// Cranelift places them next to their use (and hoists loop-invariant ones). Every strided
+/// address the loops form is in bounds whether or not a check before it passes, and no loop
+/// body is emitted for zero trips, so moving such a load never makes it fault. Gathered
+/// loads never get this flag: their address is only valid after its bounds check.
+fn movable(flags: MemFlagsData) -> MemFlagsData {
+    if flags.readonly() { flags.with_can_move() } else { flags }
+}
+
+/// Memory flags of an output's element accesses.
+fn out_flags(o: &KernelOut) -> MemFlagsData {
+    match &o.out {
+        Output::Direct(s) => flags_of(s.base),
+        Output::Scatter(ix) => flags_of(ix.data.base),
     }
 }

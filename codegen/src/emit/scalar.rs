@@ -24,10 +24,10 @@ fn bad_dtype(op: &str, dtype: DType) -> CodegenError {
     CodegenError::Unsupported { op: op.to_string(), node: "expression".into(), reason: format!("operand dtype {dtype}") }
 }
 
-/// Whether `e` can be evaluated two f64 lanes at a time: an f64 result, f64 leaves, and
-/// booleans only as comparison masks consumed by logic ops or `where`.
-pub(crate) fn vectorizable(e: &Expr) -> bool {
-    if e.dtype() != DType::F64 {
+/// Whether `e` can be evaluated two f64 lanes at a time for results `roots`: f64 results,
+/// f64 leaves, and booleans only as comparison masks consumed by logic ops or `where`.
+pub(crate) fn vectorizable(e: &Expr, roots: &[usize]) -> bool {
+    if !roots.iter().all(|&r| e.nodes.get(r).is_some_and(|n| n.dtype == DType::F64)) {
         return false;
     }
     e.nodes.iter().all(|n| match n.kind {
@@ -53,8 +53,13 @@ pub(crate) fn vectorizable(e: &Expr) -> bool {
 }
 
 impl Emitter<'_> {
-    /// The value of `e` given its leaves' values.
-    pub(crate) fn expr(&mut self, e: &Expr, leaves: &[Value], lanes: Lanes) -> Result<Value, CodegenError> {
+    /// The value of `e`'s root given its leaves' values.
+    pub(crate) fn expr_root(&mut self, e: &Expr, leaves: &[Value], lanes: Lanes) -> Result<Value, CodegenError> {
+        Ok(self.expr(e, leaves, lanes)?[e.root])
+    }
+
+    /// The values of every node of `e` given its leaves' values.
+    pub(crate) fn expr(&mut self, e: &Expr, leaves: &[Value], lanes: Lanes) -> Result<Vec<Value>, CodegenError> {
         let mut vals: Vec<Value> = Vec::with_capacity(e.nodes.len());
         for node in &e.nodes {
             let v = match node.kind {
@@ -67,7 +72,7 @@ impl Emitter<'_> {
             };
             vals.push(v);
         }
-        Ok(vals[e.root])
+        Ok(vals)
     }
 
     pub(crate) fn f64x2(&mut self, x: f64) -> Value {

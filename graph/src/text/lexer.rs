@@ -35,6 +35,10 @@ pub(crate) enum Tok<'a> {
     Colon,
     /// `=`
     Equals,
+    /// `;` (ends a `let` inside a fused kernel body)
+    Semicolon,
+    /// `$3`: operand 3 of a fused kernel, the digits as written.
+    Arg(&'a str),
     /// `->`
     Arrow,
     /// End of the input.
@@ -131,6 +135,15 @@ impl<'a> Lexer<'a> {
                         _ => Tok::Equals,
                     };
                     self.push(tok, start);
+                }
+                ';' => {
+                    self.pos += 1;
+                    self.push(Tok::Semicolon, start);
+                }
+                '$' if self.peek2().is_some_and(|c| c.is_ascii_digit()) => {
+                    self.pos += 1;
+                    let digits = self.take_while(|c| c.is_ascii_alphanumeric());
+                    self.push(Tok::Arg(digits), start);
                 }
                 '-' if self.peek2() == Some('>') => {
                     self.pos += 2;

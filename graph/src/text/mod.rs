@@ -25,7 +25,7 @@ pub use error::ParseError;
 pub use parse::parse;
 pub use print::print;
 
-pub(crate) use print::{Names, format_attrs, format_scalar, write_name};
+pub(crate) use print::{Names, format_attrs, format_kernel_body, format_scalar, write_name};
 
 /// Largest extent of one axis the parser accepts (keeps every later size computation far
 /// from overflow).

@@ -11,7 +11,8 @@ use super::error::quote;
 use super::lexer::{Tok, Token, lex};
 use super::{MAX_ELEMENTS, MAX_EXTENT, MAX_RANK, ParseError};
 use crate::{
-    Axes, BinaryOp, ConstData, Constant, DType, Graph, NodeId, Op, ReduceOp, Shape, SliceRange, TensorType, UnaryOp,
+    Axes, BinaryOp, ConstData, ConstScalar, Constant, DType, FusedKernel, FusedReduce, Graph, NodeId, Op, ReduceOp,
+    ScalarInstr, Shape, SliceRange, TensorType, UnaryOp, instr_dtype,
 };
 
 type Result<T> = std::result::Result<T, ParseError>;
@@ -47,6 +48,7 @@ enum AttrValue {
     DType(DType),
     List(Vec<usize>),
     Ranges(Vec<PyRange>),
+    Reduce(ReduceOp),
 }
 
 /// A Python slice `start:stop:step` as written, with its token span.
@@ -379,6 +381,9 @@ impl<'a> Parser<'a> {
             ));
         }
         let attrs = if *self.peek() == Tok::LBracket { self.attributes()? } else { Vec::new() };
+        if op_name == "fused" {
+            return self.fused_application(op_span, attrs);
+        }
         let operands = self.operand_list()?;
         let ids: Vec<NodeId> = operands.iter().map(|o| o.id).collect();
         let types: Vec<TensorType> = ids.iter().map(|&i| self.graph.ty(i).clone()).collect();
@@ -586,10 +591,24 @@ impl<'a> Parser<'a> {
             },
             "to" => Ok(AttrValue::DType(self.dtype()?)),
             "ranges" => self.ranges().map(AttrValue::Ranges),
+            "reduce" => {
+                let t = self.token().clone();
+                let kind = match t.tok {
+                    Tok::Ident(w) => ReduceOp::from_name(&format!("reduce_{w}")),
+                    _ => None,
+                };
+                match kind {
+                    Some(k) => {
+                        self.advance();
+                        Ok(AttrValue::Reduce(k))
+                    }
+                    None => Err(self.expected("a reduction (`sum`, `prod`, `max`, `min`, `mean` or `logsumexp`)")),
+                }
+            }
             _ => Err(self.error_at(
                 span,
                 format!(
-                    "unknown attribute {}, expected one of axes, axis, keepdims, lower, perm, ranges, reverse, shape, size, to",
+                    "unknown attribute {}, expected one of axes, axis, keepdims, lower, perm, ranges, reduce, reverse, shape, size, to",
                     quote(key)
                 ),
             )),
@@ -690,9 +709,181 @@ impl<'a> Parser<'a> {
     }
 }
 
+
+/// Deepest nesting of calls accepted inside a kernel body (the printer binds deeper
+/// expressions with `let`, so only hand-written text gets near it).
+const MAX_KERNEL_DEPTH: usize = 256;
+
+/// A kernel body being read: its instructions (structurally deduplicated), their dtypes,
+/// the `let` names, and the operands' dtypes.
+struct KernelBuilder {
+    body: Vec<ScalarInstr>,
+    dtypes: Vec<DType>,
+    interned: HashMap<ScalarInstr, u16>,
+    lets: HashMap<String, u16>,
+    arg_dtypes: Vec<DType>,
+}
+
+impl KernelBuilder {
+    /// Adds (or finds) an instruction, typing it with the plain ops' rules.
+    fn push(&mut self, ins: ScalarInstr) -> std::result::Result<u16, String> {
+        if let Some(&i) = self.interned.get(&ins) {
+            return Ok(i);
+        }
+        if self.body.len() >= u16::MAX as usize {
+            return Err(format!("the kernel body has more than {} instructions", u16::MAX));
+        }
+        let args = &self.arg_dtypes;
+        let d = instr_dtype(&ins, &self.dtypes, &|a| args.get(a as usize).copied())?;
+        let i = self.body.len() as u16;
+        self.body.push(ins);
+        self.dtypes.push(d);
+        self.interned.insert(ins, i);
+        Ok(i)
+    }
+}
+
+impl Parser<'_> {
+    /// `fused[attrs] %a, %b { body }` after the op name and attributes.
+    fn fused_application(&mut self, op_span: (usize, usize), attrs: Vec<Attr>) -> Result<NodeId> {
+        let mut attrs = Attrs { parser: self, op: "fused", op_span, attrs };
+        let kind = attrs.optional_reduce("reduce")?;
+        let axes = attrs.optional_axes("axes")?;
+        let keepdims = attrs.optional_bool("keepdims")?;
+        attrs.finish()?;
+        let reduce = match (kind, axes) {
+            (Some(kind), Some(axes)) => Some(FusedReduce { kind, axes, keepdims: keepdims.unwrap_or(false) }),
+            (None, None) if keepdims.is_none() => None,
+            (None, _) => return Err(self.error_at(op_span, "`fused` with `axes` or `keepdims` needs `reduce=…`")),
+            (Some(_), None) => return Err(self.error_at(op_span, "`fused[reduce=…]` needs `axes=[…]`")),
+        };
+        let operands = if *self.peek() == Tok::LBrace { Vec::new() } else { self.operand_list()? };
+        let ids: Vec<NodeId> = operands.iter().map(|o| o.id).collect();
+        let arg_dtypes: Vec<DType> = ids.iter().map(|&i| self.graph.ty(i).dtype).collect();
+        let mut kb =
+            KernelBuilder { body: Vec::new(), dtypes: Vec::new(), interned: HashMap::new(), lets: HashMap::new(), arg_dtypes };
+        self.expect(Tok::LBrace, "`{` opening the kernel body")?;
+        while matches!(self.peek(), Tok::Ident("let")) {
+            self.advance();
+            let name_token = self.token().clone();
+            let Tok::Ident(name) = name_token.tok else { return Err(self.expected("a name after `let`")) };
+            self.advance();
+            if self.kernel_call_name(name) || name == "let" {
+                return Err(self.error_at(Self::span(&name_token), format!("{} is an op name, not a `let` name", quote(name))));
+            }
+            if kb.lets.contains_key(name) {
+                return Err(self.error_at(Self::span(&name_token), format!("{} is already bound", quote(name))));
+            }
+            self.expect(Tok::Equals, "`=` after the `let` name")?;
+            let value = self.kernel_expr(&mut kb, 0)?;
+            self.expect(Tok::Semicolon, "`;` ending the `let`")?;
+            kb.lets.insert(name.to_string(), value);
+        }
+        let result = self.kernel_expr(&mut kb, 0)?;
+        self.expect(Tok::RBrace, "`}` closing the kernel body")?;
+        // The result may be an instruction read earlier (e.g. a bare `t0`): everything it
+        // depends on precedes it, so cutting the body after it makes it the last one.
+        kb.body.truncate(result as usize + 1);
+        let kernel = FusedKernel::new(kb.body, reduce).map_err(|e| self.error_at(op_span, e.to_string()))?;
+        self.graph.add(Op::Fused(Arc::new(kernel)), &ids).map_err(|e| self.error_at(op_span, e.to_string()))
+    }
+
+    fn kernel_call_name(&self, name: &str) -> bool {
+        UnaryOp::from_name(name).is_some() || BinaryOp::from_name(name).is_some() || matches!(name, "where" | "cast")
+    }
+
+    /// One expression of a kernel body; returns its instruction.
+    fn kernel_expr(&mut self, kb: &mut KernelBuilder, depth: usize) -> Result<u16> {
+        let t = self.token().clone();
+        let span = Self::span(&t);
+        if depth > MAX_KERNEL_DEPTH {
+            return Err(self.error_at(span, format!("kernel expression nested deeper than {MAX_KERNEL_DEPTH}; bind parts with `let`")));
+        }
+        let at = |p: &Self, m: String| p.error_at(span, m);
+        match t.tok {
+            Tok::Arg(digits) => {
+                self.advance();
+                let i = digits.parse::<u16>().ok().filter(|&i| (i as usize) < kb.arg_dtypes.len());
+                let Some(i) = i else {
+                    return Err(at(self, format!("no operand {}: the kernel has {} operand(s)", quote(self.text(&t)), kb.arg_dtypes.len())));
+                };
+                kb.push(ScalarInstr::Arg(i)).map_err(|m| at(self, m))
+            }
+            Tok::Number(_) | Tok::Ident(_) if is_literal_start(&t.tok) => {
+                self.advance();
+                if !self.eat(Tok::Colon) {
+                    let text = self.text(&t);
+                    return Err(at(self, format!("literal {} needs a dtype, as in `{text}:f64`", quote(text))));
+                }
+                let dtype = self.dtype()?;
+                let c = self.scalar_literal(&t, dtype)?;
+                let lit = ConstScalar::from_constant(&c).ok_or_else(|| at(self, "expected a scalar literal".into()))?;
+                kb.push(ScalarInstr::Const(lit)).map_err(|m| at(self, m))
+            }
+            Tok::Ident(name) if self.kernel_call_name(name) => {
+                self.advance();
+                let cast_to = if name == "cast" {
+                    let attrs = if *self.peek() == Tok::LBracket { self.attributes()? } else { Vec::new() };
+                    let mut attrs = Attrs { parser: self, op: "cast", op_span: span, attrs };
+                    let to = attrs.dtype("to")?;
+                    attrs.finish()?;
+                    Some(to)
+                } else {
+                    None
+                };
+                self.expect(Tok::LParen, &format!("`(` after `{name}`"))?;
+                let mut args = vec![self.kernel_expr(kb, depth + 1)?];
+                while self.eat(Tok::Comma) {
+                    args.push(self.kernel_expr(kb, depth + 1)?);
+                }
+                self.expect(Tok::RParen, "`)` closing the call")?;
+                let arity_error = |p: &Self, want: usize| {
+                    at(p, format!("`{name}` takes {want} operand(s), got {}", args.len()))
+                };
+                let ins = if let Some(to) = cast_to {
+                    if args.len() != 1 {
+                        return Err(arity_error(self, 1));
+                    }
+                    ScalarInstr::Cast(to, args[0])
+                } else if let Some(u) = UnaryOp::from_name(name) {
+                    if args.len() != 1 {
+                        return Err(arity_error(self, 1));
+                    }
+                    ScalarInstr::Unary(u, args[0])
+                } else if let Some(b) = BinaryOp::from_name(name) {
+                    if args.len() != 2 {
+                        return Err(arity_error(self, 2));
+                    }
+                    ScalarInstr::Binary(b, args[0], args[1])
+                } else {
+                    if args.len() != 3 {
+                        return Err(arity_error(self, 3));
+                    }
+                    ScalarInstr::Where(args[0], args[1], args[2])
+                };
+                kb.push(ins).map_err(|m| at(self, format!("`{name}`: {m}")))
+            }
+            Tok::Ident(name) => {
+                if let Some(&i) = kb.lets.get(name) {
+                    self.advance();
+                    return Ok(i);
+                }
+                let looks_like_call = matches!(self.tokens.get(self.pos + 1).map(|t| &t.tok), Some(Tok::LParen | Tok::LBracket));
+                if looks_like_call {
+                    Err(at(self, format!("unknown op {} in a kernel body, expected an elementwise op, `where` or `cast`", quote(name))))
+                } else {
+                    Err(at(self, format!("undefined name {} in the kernel body", quote(name))))
+                }
+            }
+            _ => Err(self.expected("a kernel expression (`$0`, a literal, a `let` name or a call such as `exp($0)`)")),
+        }
+    }
+}
+
 /// Whether `name` is an op of the text form (other than `const`).
 fn is_op_name(name: &str) -> bool {
     const STRUCTURAL: &[&str] = &[
+        "fused",
         "where",
         "matmul",
         "outer",
@@ -810,6 +1001,22 @@ impl Attrs<'_, '_> {
         match self.take(key) {
             Some(Attr { value: AttrValue::DType(d), .. }) => Ok(d),
             _ => Err(self.missing(key, "f64")),
+        }
+    }
+
+    fn optional_reduce(&mut self, key: &str) -> Result<Option<ReduceOp>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Attr { value: AttrValue::Reduce(r), .. }) => Ok(Some(r)),
+            Some(_) => Err(self.missing(key, "sum")),
+        }
+    }
+
+    fn optional_axes(&mut self, key: &str) -> Result<Option<Axes>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Attr { value: AttrValue::List(v), .. }) => Ok(Some(v.into_iter().collect())),
+            Some(_) => Err(self.missing(key, "[0]")),
         }
     }
 

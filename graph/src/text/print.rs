@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fmt::{self, Write};
 
-use crate::{ConstData, Constant, Graph, NodeId, Op, SliceRange, TensorType};
+use crate::{ConstData, Constant, FusedKernel, Graph, NodeId, Op, ScalarInstr, SliceRange, TensorType};
 
 /// The text form of `graph`: the signature, one line per live non-input node in canonical
 /// order (renumbered `%0, %1, …`; scalar constants inline), and the `return`.
@@ -94,6 +94,70 @@ fn write_op(out: &mut String, graph: &Graph, names: &Names, id: NodeId) {
     for (i, &o) in node.operands.iter().enumerate() {
         out.push_str(if i == 0 { " " } else { ", " });
         out.push_str(names.get(o));
+    }
+    if let Op::Fused(k) = &node.op {
+        out.push(' ');
+        out.push_str(&format_kernel_body(k));
+    }
+}
+
+/// The reduction's name inside `fused[reduce=…]`: the `reduce_` op name without its prefix.
+pub(crate) fn reduce_short_name(kind: crate::ReduceOp) -> &'static str {
+    kind.name().strip_prefix("reduce_").unwrap_or(kind.name())
+}
+
+/// Nesting depth beyond which a single-use instruction is bound with `let` anyway, so that
+/// printing and parsing stay shallow.
+const MAX_INLINE_DEPTH: usize = 64;
+
+/// A kernel body as `{ let t0 = sub($0, $1); square(div(t0, $2)) }`: operands are `$i`,
+/// literals `VALUE:DTYPE`, single-use instructions nest as calls, multi-use ones are bound.
+pub(crate) fn format_kernel_body(k: &FusedKernel) -> String {
+    let n = k.body.len();
+    let mut uses = vec![0usize; n];
+    for ins in &k.body {
+        for o in ins.operands() {
+            uses[o as usize] += 1;
+        }
+    }
+    let is_leaf = |i: usize| matches!(k.body[i], ScalarInstr::Arg(_) | ScalarInstr::Const(_));
+    let mut bound = vec![false; n];
+    let mut depth = vec![0usize; n];
+    for i in 0..n {
+        let d = 1 + k.body[i].operands().filter(|&o| !bound[o as usize]).map(|o| depth[o as usize]).max().unwrap_or(0);
+        bound[i] = i + 1 < n && !is_leaf(i) && (uses[i] >= 2 || d > MAX_INLINE_DEPTH);
+        depth[i] = if bound[i] { 1 } else { d };
+    }
+    let mut names: Vec<Option<String>> = vec![None; n];
+    let mut out = String::from("{ ");
+    let mut next = 0;
+    for i in 0..n {
+        if bound[i] {
+            let expr = kernel_expr(k, i, &names);
+            let name = format!("t{next}");
+            next += 1;
+            push_display(&mut out, &format_args!("let {name} = {expr}; "));
+            names[i] = Some(name);
+        }
+    }
+    out.push_str(&kernel_expr(k, n - 1, &names));
+    out.push_str(" }");
+    out
+}
+
+/// Instruction `i` as an expression, nesting unbound operands.
+fn kernel_expr(k: &FusedKernel, i: usize, names: &[Option<String>]) -> String {
+    let sub = |o: u16| match &names[o as usize] {
+        Some(name) => name.clone(),
+        None => kernel_expr(k, o as usize, names),
+    };
+    match k.body[i] {
+        ScalarInstr::Arg(a) => format!("${a}"),
+        ScalarInstr::Const(c) => format_scalar(&c.to_constant()),
+        ScalarInstr::Unary(u, x) => format!("{}({})", u.name(), sub(x)),
+        ScalarInstr::Binary(b, x, y) => format!("{}({}, {})", b.name(), sub(x), sub(y)),
+        ScalarInstr::Where(c, x, y) => format!("where({}, {}, {})", sub(c), sub(x), sub(y)),
+        ScalarInstr::Cast(to, x) => format!("cast[to={to}]({})", sub(x)),
     }
 }
 
@@ -263,6 +327,17 @@ pub(crate) fn format_attrs(op: &Op, operand_types: &[&TensorType]) -> String {
         }
         Op::ScatterAdd { axis, size } => vec![format!("axis={axis}"), format!("size={size}")],
         Op::TriangularSolve { lower } => vec![format!("lower={lower}")],
+        Op::Fused(k) => match &k.reduce {
+            None => Vec::new(),
+            Some(r) => {
+                let mut a = vec![format!("axes={}", list(&r.axes))];
+                if r.keepdims {
+                    a.push("keepdims=true".into());
+                }
+                a.push(format!("reduce={}", reduce_short_name(r.kind)));
+                a
+            }
+        },
     };
     if attrs.is_empty() { String::new() } else { format!("[{}]", attrs.join(", ")) }
 }

@@ -1,0 +1,48 @@
+//! Constant folding through the reference interpreter, and selects with constant conditions.
+//!
+//! Folding evaluates a node whose operands are all constants with `tessera_graph::eval_op`, so
+//! the folded value is by definition what the interpreter would compute. It is skipped for
+//! `broadcast_to` and for results larger than [`MAX_FOLDED_ELEMENTS`] (or larger than every
+//! operand): materializing a broadcast as a big constant costs memory and helps nobody.
+//! Note: folding happens in every pass, so a wholly constant unstable expression such as
+//! `log(sigmoid(-800.0))` folds to the interpreter's value (−inf) before stabilization can
+//! see it; stabilization is about expressions of inputs.
+
+use tessera_graph::{NodeId, Op, Value, eval_op};
+
+use crate::engine::{Ctx, Rule, func_rule, rule, value_to_constant};
+
+/// Largest constant (in elements) that folding creates.
+pub const MAX_FOLDED_ELEMENTS: usize = 1 << 16;
+
+/// The folding rules.
+pub(crate) fn rules() -> Vec<Rule> {
+    vec![
+        func_rule!(fold_constants, ["*"], fold_constants), // f(c₁, …, cₙ) → eval f(c₁, …, cₙ)
+        rule!(where_true, "where(1.0, ?a, ?b)" => "?a"),   // where(true, a, b) → a
+        rule!(where_false, "where(0.0, ?a, ?b)" => "?b"),  // where(false, a, b) → b
+        rule!(where_same, "where(?c, ?a, ?a)" => "?a"),    // where(c, a, a) → a
+    ]
+}
+
+fn fold_constants(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
+    let node = ctx.g.node(id);
+    if matches!(node.op, Op::Input { .. } | Op::Const(_) | Op::BroadcastTo { .. }) || node.operands.is_empty() {
+        return None;
+    }
+    let mut largest = 1usize;
+    let mut args: Vec<Value> = Vec::with_capacity(node.operands.len());
+    for &o in &node.operands {
+        let c = ctx.g.node(o).op.as_const()?;
+        largest = largest.max(c.shape().size());
+        args.push(Value::from_constant(c));
+    }
+    let size = node.ty.shape.size();
+    if size > MAX_FOLDED_ELEMENTS || size > largest {
+        return None;
+    }
+    let refs: Vec<&Value> = args.iter().collect();
+    let value = eval_op(&node.op, &refs, &node.ty).ok()?;
+    let c = value_to_constant(&value)?;
+    Some(ctx.constant(c))
+}

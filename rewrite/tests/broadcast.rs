@@ -1,0 +1,40 @@
+//! Shape and indexing rules: file cases (snapshots) and guards.
+
+mod common;
+
+use common::{RULES, assert_fired, assert_not_fired, check, program};
+
+#[test]
+fn broadcast_file() {
+    let cases = [
+        ("transpose chain → one transpose", "%x: f64[2,3,4]", "f64[3,2,4]", "%0:f64[4,3,2] = transpose[perm=[2, 1, 0]] %x\n%1:f64[3,2,4] = transpose[perm=[1, 2, 0]] %0", "%1"),
+        ("transpose back and forth → x", "%x: f64[2,3]", "f64[2,3]", "%0:f64[3,2] = transpose[perm=[1, 0]] %x\n%1:f64[2,3] = transpose[perm=[1, 0]] %0", "%1"),
+        ("reshape chain → one reshape", "%x: f64[6]", "f64[3,2]", "%0:f64[2,3] = reshape[shape=[2,3]] %x\n%1:f64[1,2,3] = expand_dims[axis=0] %0\n%2:f64[3,2] = reshape[shape=[3,2]] %1", "%2"),
+        ("broadcast of a scalar folded into its consumer", "%x: f64[], %y: f64[3]", "f64[3]", "%0:f64[3] = broadcast_to[shape=[3]] %x\n%1:f64[3] = exp %0\n%2:f64[3] = mul %1, %y", "%2"),
+        ("gather of a constant range → slice", "%x: f64[5,2]", "f64[3,2]", "%i:i64[3] = const [1, 2, 3]\n%0:f64[3,2] = gather[axis=0] %x, %i", "%0"),
+        ("gather of a strided range → slice", "%x: f64[6]", "f64[3]", "%i:i64[3] = const [5, 3, 1]\n%0:f64[3] = gather[axis=0] %x, %i", "%0"),
+        ("scatter_add of zeros → zeros", "%x: f64[3]", "f64[3]", "%u:f64[2] = const [0.0, 0.0]\n%i:i64[2] = const [0, 2]\n%0:f64[3] = scatter_add[axis=0, size=3] %u, %i\n%1:f64[3] = add %0, %x", "%1"),
+        ("scatter_add with the identity index → updates", "%u: f64[3]", "f64[3]", "%i:i64[3] = const [0, 1, 2]\n%0:f64[3] = scatter_add[axis=0, size=3] %u, %i", "%0"),
+    ];
+    let mut out = String::new();
+    for (title, sig, ret, body, r) in cases {
+        out.push_str(&check(title, &program(sig, ret, body, r), RULES));
+    }
+    insta::assert_snapshot!(out);
+}
+
+#[test]
+fn gather_of_an_irregular_index_stays() {
+    let src = program("%x: f64[5]", "f64[3]", "%i:i64[3] = const [0, 1, 3]\n%0:f64[3] = gather[axis=0] %x, %i", "%0");
+    assert_not_fired(&src, "gather_range_to_slice");
+    let repeated = program("%x: f64[5]", "f64[3]", "%i:i64[3] = const [2, 2, 2]\n%0:f64[3] = gather[axis=0] %x, %i", "%0");
+    assert_not_fired(&repeated, "gather_range_to_slice");
+}
+
+#[test]
+fn scatter_add_with_a_partial_index_stays() {
+    let src = program("%u: f64[2]", "f64[3]", "%i:i64[2] = const [0, 1]\n%0:f64[3] = scatter_add[axis=0, size=3] %u, %i", "%0");
+    assert_not_fired(&src, "scatter_add_trivial");
+    let full = program("%u: f64[3]", "f64[3]", "%i:i64[3] = const [0, 1, 2]\n%0:f64[3] = scatter_add[axis=0, size=3] %u, %i", "%0");
+    assert_fired(&full, "scatter_add_trivial");
+}
