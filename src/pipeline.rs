@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use tessera_codegen::{ArgMut, ArgRef, CodegenError, CompileOptions, CompileStats, Compiled, LogDensityFn, Workspace, compile_with_stats};
 use tessera_graph::{DType, Graph, with_gradients};
 use tessera_model::{BoundModel, DataSet, parse_model};
+use tessera_rewrite::{Pass, PipelineSettings, optimize};
 use tessera_sampler::diagnostics::{DiagnosticsError, SummaryRow, summarize};
 use tessera_sampler::{LogDensity, LogpError, Trace};
 
@@ -62,12 +63,16 @@ impl PipelineError {
     }
 }
 
+/// Whether the default pipeline runs the fusion pass (the one-line switch while codegen's
+/// lowering of `Op::Fused` matures).
+pub const FUSE_BY_DEFAULT: bool = true;
+
 /// Switches of the pipeline.
 #[derive(Clone, Debug)]
 pub struct PipelineOptions {
     /// Run the rewrite pipeline before and after differentiation.
     pub rewrite: bool,
-    /// Allow the rewrite pipeline's fusion pass (only useful once codegen lowers fused nodes).
+    /// Run the rewrite pipeline's fusion pass (elementwise chains into `Op::Fused` kernels).
     pub fuse: bool,
     /// Cranelift options.
     pub compile: CompileOptions,
@@ -78,7 +83,7 @@ pub struct PipelineOptions {
 
 impl Default for PipelineOptions {
     fn default() -> Self {
-        Self { rewrite: true, fuse: false, compile: CompileOptions::default(), interpreter_fallback: true }
+        Self { rewrite: true, fuse: FUSE_BY_DEFAULT, compile: CompileOptions::default(), interpreter_fallback: true }
     }
 }
 
@@ -148,24 +153,27 @@ pub struct Graphs {
     pub gradient: Graph,
 }
 
-/// Runs the rewrite pipeline on `graph`. The single place the rewrite crate is called: while
-/// `tessera_rewrite` exposes no optimizer this is the identity (and takes no time).
-fn rewrite_graph(graph: &Graph, opts: &PipelineOptions) -> Result<Graph, PipelineError> {
-    let _ = opts.fuse; // passed to the rewrite pipeline's settings once it exists
-    Ok(graph.clone())
+/// Runs the rewrite pipeline (`tessera_rewrite::optimize`) on `graph`; without `fuse` the
+/// fusion pass is left out (always before differentiation: fused nodes have no gradient rule).
+fn rewrite_graph(graph: &Graph, fuse: bool) -> Result<Graph, PipelineError> {
+    let mut settings = PipelineSettings::default();
+    if !fuse {
+        settings.passes.retain(|&p| p != Pass::Fuse);
+    }
+    optimize(graph, &settings).map(|(g, _)| g).map_err(|e| PipelineError::Graph { stage: "rewrite", message: e.to_string() })
 }
 
 /// Builds the rewritten log density and its rewritten gradient graph from a bound model.
 pub fn optimize_model(bound: &BoundModel, opts: &PipelineOptions, times: &mut StageTimes) -> Result<(Graphs, NodeCounts), PipelineError> {
     let logp = bound.logp_graph();
     let t0 = Instant::now();
-    let optimized = if opts.rewrite { rewrite_graph(logp, opts)? } else { logp.clone() };
+    let optimized = if opts.rewrite { rewrite_graph(logp, false)? } else { logp.clone() };
     let t1 = Instant::now();
     let name = optimized.inputs().first().and_then(|&id| optimized.input_name(id)).unwrap_or("theta").to_string();
     let with_grad = with_gradients(&optimized, &[name.as_str()])
         .map_err(|e| PipelineError::Graph { stage: "gradient", message: e.to_string() })?;
     let t2 = Instant::now();
-    let gradient = if opts.rewrite { rewrite_graph(&with_grad, opts)? } else { with_grad.clone() };
+    let gradient = if opts.rewrite { rewrite_graph(&with_grad, opts.fuse)? } else { with_grad.clone() };
     let t3 = Instant::now();
     times.rewrite += (t1 - t0) + (t3 - t2);
     times.gradient += t2 - t1;
@@ -281,9 +289,33 @@ impl CompiledModel {
         )
     }
 
-    /// ArviZ-style summary of the constrained values of a run.
+    /// ArviZ-style summary of the constrained values of a run (quantities split over the
+    /// machine's cores: the rank-normalized diagnostics cost more than sampling a cheap model).
     pub fn summarize(&self, trace: &Trace) -> Result<Vec<SummaryRow>, DiagnosticsError> {
-        summarize(&self.names, &self.constrained_values(trace))
+        let values = self.constrained_values(trace);
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(values.len().div_ceil(8)).max(1);
+        if threads == 1 {
+            return summarize(&self.names, &values);
+        }
+        let chunk = values.len().div_ceil(threads);
+        let parts: Vec<Result<Vec<SummaryRow>, DiagnosticsError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .names
+                .chunks(chunk)
+                .zip(values.chunks(chunk))
+                .map(|(names, values)| scope.spawn(move || summarize(names, values)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| summarize(&[], &[]))).collect()
+        });
+        let mut rows = Vec::with_capacity(values.len());
+        for part in parts {
+            rows.extend(part?);
+        }
+        if rows.len() != values.len() {
+            // A worker panicked (it returned no rows): redo the whole summary on this thread.
+            return summarize(&self.names, &values);
+        }
+        Ok(rows)
     }
 }
 

@@ -1,6 +1,8 @@
 //! The graph: an arena of hash-consed nodes, its named inputs and its outputs.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -59,7 +61,8 @@ struct NodeKey {
 pub struct Graph {
     name: String,
     nodes: Vec<Node>,
-    interned: HashMap<NodeKey, NodeId>,
+    // FxHash: interning is the rewrite engine's hot path, and keys are our own (no HashDoS).
+    interned: FxHashMap<NodeKey, NodeId>,
     inputs: Vec<NodeId>,
     outputs: Vec<NodeId>,
 }
@@ -67,7 +70,7 @@ pub struct Graph {
 impl Graph {
     /// An empty graph named `name` (printed as `func @name`).
     pub fn new(name: impl Into<String>) -> Graph {
-        Graph { name: name.into(), nodes: Vec::new(), interned: HashMap::new(), inputs: Vec::new(), outputs: Vec::new() }
+        Graph { name: name.into(), nodes: Vec::new(), interned: FxHashMap::default(), inputs: Vec::new(), outputs: Vec::new() }
     }
 
     /// The function name.

@@ -2,6 +2,8 @@
 //! (G groups written as separate per-group terms): about 100, 1,000 and 10,000 nodes.
 //! Divide the reported time by the node count printed at start-up for µs per node.
 
+#![allow(missing_docs)] // criterion_group! generates an undocumented function
+
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use tessera_graph::{Graph, parse, with_gradients};
 use tessera_rewrite::{PipelineSettings, optimize};

@@ -382,7 +382,8 @@ pub(crate) fn value_to_constant(v: &Value) -> Option<Constant> {
     Constant::new(shape, data)
 }
 
-/// Runs `set` over `graph` to a fixpoint. Returns the rewritten (compacted) graph and the
+/// Runs `set` over `graph` to a fixpoint. Returns the rewritten graph (dead nodes may remain
+/// in its arena; [`Graph::compact`] drops them) and the
 /// pass statistics; firings are appended to `trace` when given.
 pub(crate) fn run_pass(
     graph: &Graph,
@@ -395,8 +396,19 @@ pub(crate) fn run_pass(
     let mut fired_total = vec![0usize; n];
     let mut refused_total = vec![0usize; n];
     let mut stats = PassStats::default();
-    let mut g = graph.compact();
+    // Sweeps walk only the live nodes, so garbage left by rewrites costs nothing until the
+    // pipeline compacts once at the end (each compaction re-interns every node).
+    let mut g = graph.clone();
     for _ in 0..limits.max_iterations.max(1) {
+        // A sweep that would fire nothing is skipped: checking costs only matching, while a
+        // sweep re-interns every node. So a pass that finds its input in normal form costs
+        // one walk, and a pass that fires costs one rebuild plus one check.
+        let (unchanged, checked) = already_normal(g, set);
+        g = checked;
+        if unchanged {
+            stats.hit_iteration_limit = false;
+            break;
+        }
         stats.iterations += 1;
         let mut ctx = Ctx {
             g: Graph::new(g.name()),
@@ -445,7 +457,7 @@ pub(crate) fn run_pass(
             refused_total[r] += ctx.refused[r];
         }
         stats.hit_node_limit |= ctx.hit_node_limit;
-        g = ctx.g.compact();
+        g = ctx.g;
         stats.hit_iteration_limit = fired > 0;
         if fired == 0 {
             break;
@@ -465,6 +477,42 @@ pub(crate) fn run_pass(
     stats.firings = named(&fired_total);
     stats.refused = named(&refused_total);
     Ok((g, stats))
+}
+
+/// Whether no rule of `set` applies to any live node of `g` (rules that would fire may leave
+/// unused nodes behind in the returned graph; they are dead and dropped by compaction).
+fn already_normal(g: Graph, set: &RuleSet) -> (bool, Graph) {
+    let live = g.live_nodes();
+    let n = set.rules.len();
+    let uses = g.use_counts();
+    let mut ctx = Ctx {
+        g,
+        set,
+        pass: "",
+        fired: vec![0; n],
+        refused: vec![0; n],
+        trace: None,
+        depth: 0,
+        max_nodes: usize::MAX,
+        hit_node_limit: false,
+        uses,
+    };
+    for id in live {
+        if matches!(ctx.g.node(id).op, Op::Input { .. } | Op::Const(_)) {
+            continue;
+        }
+        for &r in set.candidates(&ctx.g.node(id).op) {
+            let Some(new) = ctx.apply(r, id) else { continue };
+            if new == id {
+                continue;
+            }
+            let want = ctx.g.ty(id).clone();
+            if ctx.fit_type(new, &want).is_some_and(|f| f != id) {
+                return (false, ctx.g);
+            }
+        }
+    }
+    (true, ctx.g)
 }
 
 /// Node `id` in the text form's expression style: `log(add(%x, 1.0:f64))`, operands nested

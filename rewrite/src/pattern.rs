@@ -327,7 +327,7 @@ pub(crate) fn nonneg(g: &Graph, id: NodeId, depth: usize) -> bool {
     let node = g.node(id);
     let sub = |k: usize| depth > 0 && nonneg(g, node.operands[k], depth - 1);
     match &node.op {
-        Op::Const(c) => all_elements(c, |x| !(x < 0.0)),
+        Op::Const(c) => all_elements(c, |x| x >= 0.0 || x.is_nan()),
         Op::Unary(Exp | Square | Abs | Sqrt | Softplus | Sigmoid) => true,
         Op::Unary(Reciprocal) => sub(0),
         Op::Binary(BinaryOp::Mul) => node.operands[0] == node.operands[1] || (sub(0) && sub(1)),

@@ -135,7 +135,8 @@ pub fn rule_set(pass: Pass) -> Option<&'static RuleSet> {
 /// 5. fuse — last, so every other rule sees plain ops, and codegen gets one loop per chain.
 pub fn optimize(graph: &Graph, settings: &PipelineSettings) -> Result<(Graph, Report), RewriteError> {
     let limits = Limits { max_iterations: settings.max_iterations, max_nodes: settings.max_nodes };
-    let mut g = graph.compact();
+    // No compaction up front: every pass walks only the live nodes.
+    let mut g = graph.clone();
     let mut report = Report { nodes_before: g.live_nodes().len(), nodes_after: 0, passes: Vec::new(), trace: Vec::new() };
     let mut trace: Vec<TraceEntry> = Vec::new();
     for &pass in &settings.passes {
@@ -164,6 +165,8 @@ pub fn optimize(graph: &Graph, settings: &PipelineSettings) -> Result<(Graph, Re
         }
         report.passes.push(PassReport { pass, nodes_before, nodes_after: g.live_nodes().len(), stats });
     }
+    // Rule passes leave rewritten nodes behind in the arena; fusion builds only live ones.
+    let g = if g.arena_len() == g.live_nodes().len() { g } else { g.compact() };
     report.nodes_after = g.live_nodes().len();
     report.trace = trace;
     Ok((g, report))

@@ -8,7 +8,7 @@ use common::{RULES, assert_fired, assert_not_fired, check, program};
 fn exp_log_file() {
     let cases = [
         ("log(exp x) → x", "%0:f64[3] = exp %x\n%1:f64[3] = log %0", "%1"),
-        ("exp(log(exp x)) → exp x (nonneg proven)", "%0:f64[3] = exp %x\n%1:f64[3] = log %0\n%2:f64[3] = add %1, %x\n%3:f64[3] = exp %2", "%3"),
+        ("log(exp x) inside a larger expression", "%0:f64[3] = exp %x\n%1:f64[3] = log %0\n%2:f64[3] = add %1, %x\n%3:f64[3] = exp %2", "%3"),
         ("exp(log(square x)) → square x", "%0:f64[3] = square %x\n%1:f64[3] = log %0\n%2:f64[3] = exp %1", "%2"),
         ("log(1/x) → −log x", "%0:f64[3] = reciprocal %x\n%1:f64[3] = log %0", "%1"),
         ("log1p(expm1 x) → x", "%0:f64[3] = expm1 %x\n%1:f64[3] = log1p %0", "%1"),

@@ -2,6 +2,7 @@
 
 mod bench;
 mod inputs;
+mod inspect;
 mod model;
 mod sample;
 mod validate;
@@ -77,6 +78,32 @@ enum Command {
         /// Also print node counts before and after adding the gradient.
         #[arg(long)]
         stats: bool,
+    },
+    /// Run the rewrite pipeline on a graph and print the optimized graph.
+    Opt {
+        /// A graph in the text form (`.ir`).
+        file: PathBuf,
+        /// Comma-separated passes to run, in order (default: canonicalize, simplify,
+        /// stabilize, specialize, fuse).
+        #[arg(long)]
+        passes: Option<String>,
+        /// Print every rule firing: rule, node before, node after.
+        #[arg(long)]
+        trace: bool,
+        /// Print how often each rule fired, per pass.
+        #[arg(long)]
+        stats: bool,
+    },
+    /// Optimize and JIT-compile a graph; print the time of every stage.
+    Compile {
+        /// A graph in the text form (`.ir`).
+        file: PathBuf,
+        /// Add the gradient of the first output with respect to these inputs first.
+        #[arg(long, value_delimiter = ',')]
+        wrt: Vec<String>,
+        /// Print the Cranelift IR (`--emit clif`) instead of the statistics.
+        #[arg(long, value_parser = ["clif"])]
+        emit: Option<String>,
     },
 }
 
@@ -168,6 +195,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let compiled = model::compile(&model, &data)?;
             let point = model::parse_point(point.as_deref(), compiled.dim())?;
             print!("{}", model::logp_report(&compiled, &point, json, check)?);
+        }
+        Command::Opt { file, passes, trace, stats } => {
+            print!("{}", inspect::opt_report(&load_graph(&file)?, passes.as_deref(), trace, stats)?);
+        }
+        Command::Compile { file, wrt, emit } => {
+            print!("{}", inspect::compile_report(&load_graph(&file)?, &wrt, emit.is_some())?);
         }
         Command::Eval { file, inputs } => {
             let graph = load_graph(&file)?;

@@ -85,21 +85,28 @@ pub fn run(args: &SampleArgs) -> Result<(), CliError> {
             eprintln!("note: {note}");
         }
     }
+    let t_sampling = Instant::now();
     let trace = sample_chains(&model, &settings, args.quiet)?;
+    let sampling_wall_s = t_sampling.elapsed().as_secs_f64();
+    let t_summary = Instant::now();
     let rows = model.summarize(&trace).map_err(|e| CliError::Internal(e.to_string()))?;
+    let summary_s = t_summary.elapsed().as_secs_f64();
     print!("{}", format_summary(&rows));
     let compile_ms = model.times.total().as_secs_f64() * 1e3;
     if !args.quiet {
         let timing = RunTiming::of(&trace, compile_ms, start.elapsed().as_secs_f64());
         let evals: u64 = trace.chains.iter().map(|c| c.grad_evals_tune + c.grad_evals_sampling).sum();
         eprintln!(
-            "sampled {} chains x ({} tune + {} draws) in {:.3} s (tuning {:.3} s, drawing {:.3} s), {evals} gradient evaluations",
+            "sampled {} chains x ({} tune + {} draws) in {:.3} s (tuning {:.3} s, drawing {:.3} s), {evals} gradient evaluations; sampling wall {:.3} s, summary {:.3} s, total {:.3} s",
             trace.chains.len(),
             settings.tune,
             settings.draws,
             timing.tune_s + timing.sample_s,
             timing.tune_s,
-            timing.sample_s
+            timing.sample_s,
+            sampling_wall_s,
+            summary_s,
+            timing.total_s
         );
     }
     for warning in warnings(&trace, &rows) {
@@ -209,7 +216,7 @@ impl Progress for Bars {
         let Some(bar) = self.bars.get(u.chain) else { return };
         bar.set_position(u.draws_done as u64);
         // Formatting costs more than a cheap model's draw: refresh the message every 16 draws.
-        if u.draws_done % 16 == 0 || u.status != ChainStatus::Running || u.draws_done == 1 {
+        if u.draws_done.is_multiple_of(16) || u.status != ChainStatus::Running || u.draws_done == 1 {
             bar.set_message(progress_message(u));
         }
     }

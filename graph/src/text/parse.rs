@@ -21,7 +21,8 @@ type Result<T> = std::result::Result<T, ParseError>;
 /// text, quote it and say what was expected; no input makes this panic.
 pub fn parse(src: &str) -> Result<Graph> {
     let tokens = lex(src)?;
-    let mut parser = Parser { src, tokens, pos: 0, graph: Graph::new(""), names: HashMap::new() };
+    let newlines = src.match_indices('\n').map(|(i, _)| i).collect();
+    let mut parser = Parser { src, tokens, pos: 0, graph: Graph::new(""), names: HashMap::new(), newlines };
     parser.function()?;
     Ok(parser.graph)
 }
@@ -72,6 +73,8 @@ struct Parser<'a> {
     pos: usize,
     graph: Graph,
     names: HashMap<String, Binding>,
+    /// Byte offsets of the newlines, so line numbers cost a binary search, not a scan.
+    newlines: Vec<usize>,
 }
 
 /// An operand as written: its node and its token span (for error positions).
@@ -146,7 +149,7 @@ impl<'a> Parser<'a> {
     }
 
     fn line_of(&self, offset: usize) -> usize {
-        self.src[..offset.min(self.src.len())].matches('\n').count() + 1
+        self.newlines.partition_point(|&nl| nl < offset.min(self.src.len())) + 1
     }
 
     // ---- the function ----

@@ -36,9 +36,8 @@ pub struct FusionStats {
     pub ops_fused: usize,
 }
 
-/// Fuses `g` (see the module docs). The result is compacted.
+/// Fuses `g` (see the module docs). Dead nodes may remain in the result's arena.
 pub fn fuse(g: &Graph) -> Result<(Graph, FusionStats), GraphError> {
-    let g = g.compact();
     let live = g.live_nodes();
     let uses = g.use_counts();
     let mut is_output = vec![false; g.arena_len()];
@@ -69,7 +68,7 @@ pub fn fuse(g: &Graph) -> Result<(Graph, FusionStats), GraphError> {
             _ if absorbed[id.index()] => continue,
             op => {
                 let kernel = if op.is_elementwise() || matches!(op, Op::Reduce { .. }) {
-                    build_kernel(&g, id, &absorbed)
+                    build_kernel(g, id, &absorbed)
                 } else {
                     None
                 };
@@ -81,10 +80,10 @@ pub fn fuse(g: &Graph) -> Result<(Graph, FusionStats), GraphError> {
                             stats.elementwise += 1;
                         }
                         stats.ops_fused += ops;
-                        let operands: Vec<NodeId> = leaves.iter().map(|l| copy(&g, *l, &absorbed, &mut out, &mut map)).collect::<Result<_, _>>()?;
+                        let operands: Vec<NodeId> = leaves.iter().map(|l| copy(g, *l, &mut out, &mut map)).collect::<Result<_, _>>()?;
                         out.add(Op::Fused(Arc::new(k)), &operands)?
                     }
-                    None => copy(&g, id, &absorbed, &mut out, &mut map)?,
+                    None => copy(g, id, &mut out, &mut map)?,
                 }
             }
         };
@@ -92,24 +91,34 @@ pub fn fuse(g: &Graph) -> Result<(Graph, FusionStats), GraphError> {
     }
     let outputs: Vec<NodeId> = g.outputs().iter().map(|o| map.get(o).copied().ok_or(GraphError::UnknownNode(*o))).collect::<Result<_, _>>()?;
     out.set_outputs(&outputs)?;
-    Ok((out.compact(), stats))
+    Ok((out, stats))
 }
 
-/// Node `id` of `g` in `out` (plainly, building absorbed operands of a kernel that was not
-/// formed on demand).
-fn copy(g: &Graph, id: NodeId, absorbed: &[bool], out: &mut Graph, map: &mut HashMap<NodeId, NodeId>) -> Result<NodeId, GraphError> {
-    if let Some(&n) = map.get(&id) {
-        return Ok(n);
+/// Node `id` of `g` in `out`, built plainly together with any operands not built yet (the
+/// absorbed nodes of a kernel that was not formed). Iterative: an unfused chain can be long.
+fn copy(g: &Graph, id: NodeId, out: &mut Graph, map: &mut HashMap<NodeId, NodeId>) -> Result<NodeId, GraphError> {
+    let mut stack = vec![id];
+    while let Some(&top) = stack.last() {
+        if map.contains_key(&top) {
+            stack.pop();
+            continue;
+        }
+        let node = g.node(top);
+        let pending: Vec<NodeId> = node.operands.iter().copied().filter(|o| !map.contains_key(o)).collect();
+        if !pending.is_empty() {
+            stack.extend(pending);
+            continue;
+        }
+        let operands: Vec<NodeId> = node.operands.iter().map(|o| map[o]).collect();
+        let n = match &node.op {
+            Op::Const(c) => out.constant(c.clone()),
+            Op::Input { name, ty } => out.input(name, ty.clone())?,
+            op => out.add(op.clone(), &operands)?,
+        };
+        map.insert(top, n);
+        stack.pop();
     }
-    let node = g.node(id);
-    let operands: Vec<NodeId> = node.operands.iter().map(|&o| copy(g, o, absorbed, out, map)).collect::<Result<_, _>>()?;
-    let n = match &node.op {
-        Op::Const(c) => out.constant(c.clone()),
-        Op::Input { name, ty } => out.input(name, ty.clone())?,
-        op => out.add(op.clone(), &operands)?,
-    };
-    map.insert(id, n);
-    Ok(n)
+    map.get(&id).copied().ok_or(GraphError::UnknownNode(id))
 }
 
 /// The kernel rooted at `root` (an elementwise node or a reduction of one), its operand
@@ -127,7 +136,7 @@ fn build_kernel(g: &Graph, root: NodeId, absorbed: &[bool]) -> Option<(FusedKern
         _ => (root, None),
     };
     let mut b = KernelBuild { g, absorbed, body: Vec::new(), leaves: Vec::new(), ops: 0, memo: HashMap::new() };
-    b.emit(body_root)?;
+    b.emit(body_root, 0)?;
     let worth = if reduce.is_some() { b.ops >= 1 } else { b.ops >= 2 };
     if !worth || b.leaves.len() > MAX_OPERANDS || b.body.len() > MAX_INSTRUCTIONS {
         return None;
@@ -155,16 +164,20 @@ impl KernelBuild<'_> {
     }
 
     /// Emits node `id` (the kernel's root or an absorbed node) and what it reads.
-    fn emit(&mut self, id: NodeId) -> Option<u16> {
+    fn emit(&mut self, id: NodeId, depth: usize) -> Option<u16> {
         if let Some(&i) = self.memo.get(&id) {
             return Some(i);
+        }
+        // Every level adds an instruction, so deeper trees exceed the size cap anyway.
+        if depth > MAX_INSTRUCTIONS {
+            return None;
         }
         let node = self.g.node(id);
         let mut args: Vec<u16> = Vec::with_capacity(node.operands.len());
         for &o in &node.operands {
             let on = self.g.node(o);
             let i = if self.absorbed[o.index()] {
-                self.emit(o)?
+                self.emit(o, depth + 1)?
             } else if let Some(c) = on.op.as_const().and_then(ConstScalar::from_constant) {
                 self.push(ScalarInstr::Const(c))?
             } else {
