@@ -303,32 +303,31 @@ impl Parser {
     }
 
     fn additive(&mut self) -> Parsed {
-        let mut lhs = self.multiplicative()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Plus => BinOp::Add,
-                Tok::Minus => BinOp::Sub,
-                _ => return Ok(lhs),
-            };
-            self.bump();
-            let rhs = self.multiplicative()?;
-            lhs = binary(op, lhs, rhs)?;
-        }
+        self.left_assoc(Self::multiplicative, |t| match t {
+            Tok::Plus => Some(BinOp::Add),
+            Tok::Minus => Some(BinOp::Sub),
+            _ => None,
+        })
     }
 
     fn multiplicative(&mut self) -> Parsed {
-        let mut lhs = self.unary()?;
-        loop {
-            let op = match self.peek() {
-                Tok::Star => BinOp::Mul,
-                Tok::Slash => BinOp::Div,
-                Tok::At => BinOp::MatMul,
-                _ => return Ok(lhs),
-            };
+        self.left_assoc(Self::unary, |t| match t {
+            Tok::Star => Some(BinOp::Mul),
+            Tok::Slash => Some(BinOp::Div),
+            Tok::At => Some(BinOp::MatMul),
+            _ => None,
+        })
+    }
+
+    /// One left-associative precedence level: `operand (op operand)*`.
+    fn left_assoc(&mut self, operand: fn(&mut Self) -> Parsed, op_of: fn(&Tok) -> Option<BinOp>) -> Parsed {
+        let mut lhs = operand(self)?;
+        while let Some(op) = op_of(self.peek()) {
             self.bump();
-            let rhs = self.unary()?;
+            let rhs = operand(self)?;
             lhs = binary(op, lhs, rhs)?;
         }
+        Ok(lhs)
     }
 
     fn unary(&mut self) -> Parsed {
