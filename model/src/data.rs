@@ -177,11 +177,14 @@ fn json_shape(name: &str, value: &Json) -> Result<Vec<usize>, FieldIssue> {
             None => break,
         }
     }
-    check_rect(name, value, &shape, &mut String::new())?;
+    check_rect(name, value, &shape, &mut Vec::new())?;
     Ok(shape)
 }
 
-fn check_rect(name: &str, value: &Json, shape: &[usize], path: &mut String) -> Result<(), FieldIssue> {
+/// Checks that `value` is a rectangular nest of numbers of `shape`. `path` holds the indices of
+/// `value` inside the field; it is formatted only for an error (this runs once per element).
+fn check_rect(name: &str, value: &Json, shape: &[usize], path: &mut Vec<usize>) -> Result<(), FieldIssue> {
+    let at = |path: &[usize]| format!("{name}{}", path.iter().map(|i| format!("[{i}]")).collect::<String>());
     match (value, shape.split_first()) {
         (Json::Number { .. }, None) => Ok(()),
         (Json::List { items, span }, Some((&n, rest))) => {
@@ -189,34 +192,33 @@ fn check_rect(name: &str, value: &Json, shape: &[usize], path: &mut String) -> R
                 return Err(issue(
                     ErrorKind::DataType,
                     *span,
-                    format!("`{name}{path}` has {} elements but its first sibling has {n}: lists must be rectangular", items.len()),
+                    format!("`{}` has {} elements but its first sibling has {n}: lists must be rectangular", at(path), items.len()),
                     format!("{n} elements"),
                 ));
             }
             for (i, item) in items.iter().enumerate() {
-                let len = path.len();
-                path.push_str(&format!("[{i}]"));
+                path.push(i);
                 check_rect(name, item, rest, path)?;
-                path.truncate(len);
+                path.pop();
             }
             Ok(())
         }
         (Json::Other { what, span }, _) => Err(issue(
             ErrorKind::DataType,
             *span,
-            format!("`{name}{path}` is {what}, not a number"),
+            format!("`{}` is {what}, not a number", at(path)),
             "a number or a list of numbers",
         )),
         (Json::Number { span, .. }, Some(_)) => Err(issue(
             ErrorKind::DataType,
             *span,
-            format!("`{name}{path}` is a number where its siblings are lists: lists must be rectangular"),
+            format!("`{}` is a number where its siblings are lists: lists must be rectangular", at(path)),
             "a list",
         )),
         (Json::List { span, .. }, None) => Err(issue(
             ErrorKind::DataType,
             *span,
-            format!("`{name}{path}` is a list where its siblings are numbers: lists must be rectangular"),
+            format!("`{}` is a list where its siblings are numbers: lists must be rectangular", at(path)),
             "a number",
         )),
     }
