@@ -10,7 +10,7 @@
 use smallvec::SmallVec;
 use tessera_graph::{ConstData, DType, ReduceOp, TensorType};
 
-use crate::expr::Expr;
+use crate::expr::{Expr, Scalar};
 
 /// Per-axis element strides (may be zero for broadcasting or negative for reversed slices).
 pub type Strides = SmallVec<[i64; 4]>;
@@ -98,6 +98,20 @@ impl Combine {
             ReduceOp::Max => Some(Combine::Max),
             ReduceOp::Min => Some(Combine::Min),
             ReduceOp::Mean | ReduceOp::LogSumExp => None,
+        }
+    }
+
+    /// The identity element: what an empty reduction yields and where an accumulator starts.
+    pub fn identity(self, dtype: DType) -> Scalar {
+        match (self, dtype) {
+            (Combine::Sum, DType::I64) => Scalar::I64(0),
+            (Combine::Prod, DType::I64) => Scalar::I64(1),
+            (Combine::Max, DType::I64) => Scalar::I64(i64::MIN),
+            (Combine::Min, DType::I64) => Scalar::I64(i64::MAX),
+            (Combine::Sum, _) => Scalar::F64(0.0),
+            (Combine::Prod, _) => Scalar::F64(1.0),
+            (Combine::Max, _) => Scalar::F64(f64::NEG_INFINITY),
+            (Combine::Min, _) => Scalar::F64(f64::INFINITY),
         }
     }
 }

@@ -921,12 +921,7 @@ impl<'g> Planner<'g> {
         let upd_rank = self.ty(upd).shape.rank();
         let idx_shape = self.ty(idx).shape.clone();
         let k = idx_shape.rank();
-        let data_strides: Strides = own.strides[..axis]
-            .iter()
-            .copied()
-            .chain(std::iter::repeat_n(0, k))
-            .chain(own.strides[axis + 1..].iter().copied())
-            .collect();
+        let data_strides = indexed_axis_strides(&own.strides, axis, k);
         let data = Strided { strides: data_strides, ..own.clone() };
         // Distinct constant indices in a progression: a strided store (after zeroing the rest).
         let distinct = |step: i64| step != 0 || idx_shape.size() <= 1;
@@ -1139,12 +1134,7 @@ impl KernelBuilder {
         let len = p.ty(ops[0]).shape.dims()[axis];
         let k = p.ty(ops[1]).shape.rank();
         let post = self.domain.len() - axis - k;
-        let data_strides: Strides = a.strides[..axis]
-            .iter()
-            .copied()
-            .chain(std::iter::repeat_n(0, k))
-            .chain(a.strides[axis + 1..].iter().copied())
-            .collect();
+        let data_strides = indexed_axis_strides(&a.strides, axis, k);
         let index_strides: Strides =
             std::iter::repeat_n(0, axis).chain(idx.strides.iter().copied()).chain(std::iter::repeat_n(0, post)).collect();
         let data = Strided { strides: data_strides, ..a.clone() };
@@ -1206,4 +1196,10 @@ fn single_constant(p: &Planner<'_>, s: &Strided, domain: &[usize]) -> Option<Sca
         ConstData::I64(v) => Scalar::I64(*v.get(i)?),
         ConstData::Bool(v) => Scalar::Bool(*v.get(i)?),
     })
+}
+
+/// Strides of a tensor indexed along `axis` by a rank-`k` index, over the gather/scatter
+/// domain: the indexed axis becomes `k` axes of stride 0 (the index supplies the offset).
+fn indexed_axis_strides(strides: &[i64], axis: usize, k: usize) -> Strides {
+    strides[..axis].iter().copied().chain(std::iter::repeat_n(0, k)).chain(strides[axis + 1..].iter().copied()).collect()
 }

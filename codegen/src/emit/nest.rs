@@ -14,7 +14,7 @@ use tessera_graph::DType;
 use super::scalar::{Lanes, vectorizable};
 use super::{Emitter, clif_type, flags_of};
 use crate::CodegenError;
-use crate::expr::{Expr, Scalar};
+use crate::expr::Expr;
 use crate::kernel::{Combine, Indexed, Kernel, KernelOut, Leaf, Mode, Output, Strided, elem_size};
 
 /// Removes the domain axes whose `keep` flag is false.
@@ -162,19 +162,6 @@ fn byte_strides(s: &Strided) -> SmallVec<[i64; 4]> {
     s.strides.iter().map(|&x| x * size).collect()
 }
 
-fn identity_scalar(combine: Combine, dtype: DType) -> Scalar {
-    match (combine, dtype) {
-        (Combine::Sum, DType::I64) => Scalar::I64(0),
-        (Combine::Prod, DType::I64) => Scalar::I64(1),
-        (Combine::Max, DType::I64) => Scalar::I64(i64::MIN),
-        (Combine::Min, DType::I64) => Scalar::I64(i64::MAX),
-        (Combine::Sum, _) => Scalar::F64(0.0),
-        (Combine::Prod, _) => Scalar::F64(1.0),
-        (Combine::Max, _) => Scalar::F64(f64::NEG_INFINITY),
-        (Combine::Min, _) => Scalar::F64(f64::INFINITY),
-    }
-}
-
 /// The first reduced axis, if the reduced axes are exactly the innermost ones.
 fn register_level(reduced: &[bool]) -> Option<usize> {
     let first = reduced.iter().position(|&r| r).unwrap_or(reduced.len());
@@ -221,7 +208,7 @@ impl Emitter<'_> {
                 }
                 None => {
                     let dtype = k.expr.nodes[o.root].dtype;
-                    let fill = self.output_kernel(&k, o, Vec::new(), Expr::constant(identity_scalar(*combine, dtype)))?;
+                    let fill = self.output_kernel(&k, o, Vec::new(), Expr::constant(combine.identity(dtype)))?;
                     self.kernel(&fill)?;
                     self.run(&k, rank, true)?;
                     if let (Some(f), Output::Direct(out)) = (finish, &o.out) {

@@ -290,16 +290,7 @@ impl Emitter<'_> {
 
     /// The identity of `combine` (scalar or two lanes).
     pub(crate) fn identity(&mut self, combine: Combine, dtype: DType, lanes: Lanes) -> Value {
-        let c = match (combine, dtype) {
-            (Combine::Sum, DType::I64) => Scalar::I64(0),
-            (Combine::Prod, DType::I64) => Scalar::I64(1),
-            (Combine::Max, DType::I64) => Scalar::I64(i64::MIN),
-            (Combine::Min, DType::I64) => Scalar::I64(i64::MAX),
-            (Combine::Sum, _) => Scalar::F64(0.0),
-            (Combine::Prod, _) => Scalar::F64(1.0),
-            (Combine::Max, _) => Scalar::F64(f64::NEG_INFINITY),
-            (Combine::Min, _) => Scalar::F64(f64::INFINITY),
-        };
+        let c = combine.identity(dtype);
         self.constant(c, lanes)
     }
 
