@@ -50,6 +50,18 @@ impl ConstData {
     }
 }
 
+impl ConstData {
+    /// Whether both point at the same storage (then they are equal without a comparison).
+    fn shares_storage(&self, other: &ConstData) -> bool {
+        match (self, other) {
+            (ConstData::F64(a), ConstData::F64(b)) => Arc::ptr_eq(a, b),
+            (ConstData::I64(a), ConstData::I64(b)) => Arc::ptr_eq(a, b),
+            (ConstData::Bool(a), ConstData::Bool(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
 impl PartialEq for ConstData {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
@@ -78,37 +90,69 @@ impl Hash for ConstData {
 }
 
 /// A constant tensor: its shape and row-major data (whose length is the shape's size).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// The data's hash is computed once, at construction: hash-consing re-interns every node in
+/// every rewrite sweep, and re-hashing a data matrix of 10⁵ elements each time dominated
+/// compile time on models with large data.
+#[derive(Clone)]
 pub struct Constant {
     shape: Shape,
     data: ConstData,
+    digest: u64,
+}
+
+impl PartialEq for Constant {
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest && self.shape == other.shape && (self.data.shares_storage(&other.data) || self.data == other.data)
+    }
+}
+
+impl Eq for Constant {}
+
+impl Hash for Constant {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.shape.hash(state);
+        self.digest.hash(state);
+    }
+}
+
+impl std::fmt::Debug for Constant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Constant").field("shape", &self.shape).field("data", &self.data).finish()
+    }
 }
 
 impl Constant {
     /// A constant of the given shape, or `None` when the data length does not match it.
     pub fn new(shape: Shape, data: ConstData) -> Option<Constant> {
-        (shape.size() == data.len()).then_some(Constant { shape, data })
+        (shape.size() == data.len()).then(|| Constant::from_parts(shape, data))
+    }
+
+    fn from_parts(shape: Shape, data: ConstData) -> Constant {
+        let mut hasher = rustc_hash::FxHasher::default();
+        data.hash(&mut hasher);
+        Constant { shape, data, digest: hasher.finish() }
     }
 
     /// A scalar f64.
     pub fn f64(x: f64) -> Constant {
-        Constant { shape: Shape::scalar(), data: ConstData::F64(Arc::from([x])) }
+        Constant::from_parts(Shape::scalar(), ConstData::F64(Arc::from([x])))
     }
 
     /// A scalar i64.
     pub fn i64(x: i64) -> Constant {
-        Constant { shape: Shape::scalar(), data: ConstData::I64(Arc::from([x])) }
+        Constant::from_parts(Shape::scalar(), ConstData::I64(Arc::from([x])))
     }
 
     /// A scalar bool.
     pub fn bool(x: bool) -> Constant {
-        Constant { shape: Shape::scalar(), data: ConstData::Bool(Arc::from([x])) }
+        Constant::from_parts(Shape::scalar(), ConstData::Bool(Arc::from([x])))
     }
 
     /// An f64 tensor filled with `value`.
     pub fn filled_f64(shape: Shape, value: f64) -> Constant {
         let n = shape.size();
-        Constant { shape, data: ConstData::F64(vec![value; n].into()) }
+        Constant::from_parts(shape, ConstData::F64(vec![value; n].into()))
     }
 
     /// The constant's type.

@@ -77,7 +77,7 @@ impl Value {
     /// All elements in row-major order, converted to f64 (bool as 0/1).
     pub fn to_f64_vec(&self) -> Vec<f64> {
         match self {
-            Value::F64(a) => a.iter().copied().collect(),
+            Value::F64(a) => a.as_slice().map_or_else(|| a.iter().copied().collect(), <[f64]>::to_vec),
             Value::I64(a) => a.iter().map(|&x| x as f64).collect(),
             Value::Bool(a) => a.iter().map(|&x| f64::from(u8::from(x))).collect(),
         }
@@ -99,12 +99,21 @@ impl Value {
     pub fn to_constant(&self) -> Constant {
         let shape = self.shape();
         let data = match self {
-            Value::F64(a) => ConstData::F64(a.iter().copied().collect::<Vec<_>>().into()),
-            Value::I64(a) => ConstData::I64(a.iter().copied().collect::<Vec<_>>().into()),
-            Value::Bool(a) => ConstData::Bool(a.iter().copied().collect::<Vec<_>>().into()),
+            Value::F64(a) => ConstData::F64(row_major(a)),
+            Value::I64(a) => ConstData::I64(row_major(a)),
+            Value::Bool(a) => ConstData::Bool(row_major(a)),
         };
         // An array's element count always equals its shape's size.
         Constant::new(shape, data).unwrap_or_else(|| Constant::f64(f64::NAN))
+    }
+}
+
+/// The elements of `a` in row-major order, copied once (by slice when contiguous: iterating
+/// a dynamic-rank array element by element is several times slower).
+fn row_major<T: Copy>(a: &ArrayD<T>) -> std::sync::Arc<[T]> {
+    match a.as_slice() {
+        Some(s) => std::sync::Arc::from(s),
+        None => a.iter().copied().collect(),
     }
 }
 

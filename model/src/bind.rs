@@ -216,6 +216,10 @@ impl Binder<'_> {
     }
 
     fn check_data_constraints(&self, name: &Ident, ty: &TypeDecl, value: &Value, shape: &[usize], decl: Span) -> Result<(), Fail> {
+        let constrained = ty.lower.is_some() || ty.upper.is_some() || matches!(ty.base, BaseType::Simplex | BaseType::Ordered);
+        if !constrained {
+            return Ok(());
+        }
         let x = value.to_f64_vec();
         let at = |k: usize| self.data.element_span(&name.name, k).unwrap_or_default();
         let fail = |k: usize, message: String, expected: String| {

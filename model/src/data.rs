@@ -18,18 +18,42 @@ pub const MAX_DATA_DEPTH: usize = 32;
 /// A JSON value with its span.
 #[derive(Clone, Debug, PartialEq)]
 enum Json {
-    Number { value: f64, int: Option<i64>, span: Span },
-    List { items: Vec<Json>, span: Span },
+    Number {
+        value: f64,
+        int: Option<i64>,
+        span: Span,
+    },
+    /// A rectangular nest of numbers, the common shape of data, read in one pass without a
+    /// node or span per number (element spans are found again in the text on an error).
+    Array(NumArray),
+    List {
+        items: Vec<Json>,
+        span: Span,
+    },
     /// A string, bool, null or object: never valid data, but allowed in unused fields.
-    Other { what: &'static str, span: Span },
+    Other {
+        what: &'static str,
+        span: Span,
+    },
 }
 
 impl Json {
     fn span(&self) -> Span {
         match self {
             Json::Number { span, .. } | Json::List { span, .. } | Json::Other { span, .. } => *span,
+            Json::Array(a) => a.span,
         }
     }
+}
+
+/// A rectangular nest of numbers: its shape and row-major values.
+#[derive(Clone, Debug, PartialEq)]
+struct NumArray {
+    shape: Vec<usize>,
+    values: Vec<f64>,
+    /// The values as exact integers, while every number is an integer literal that fits i64.
+    ints: Option<Vec<i64>>,
+    span: Span,
 }
 
 /// One field of a data set.
@@ -99,17 +123,27 @@ impl DataSet {
     /// Adds (or replaces) a field from an array value (f64 or i64; bool as 0/1 ints).
     pub fn insert(&mut self, name: &str, value: &Value) {
         let span = Span::default();
-        let numbers: Vec<(f64, Option<i64>)> = match value {
-            Value::F64(a) => a.iter().map(|&v| (v, None)).collect(),
-            Value::I64(a) => a.iter().map(|&v| (v as f64, Some(v))).collect(),
-            Value::Bool(a) => a.iter().map(|&v| (f64::from(u8::from(v)), Some(i64::from(v)))).collect(),
+        let ints: Option<Vec<i64>> = match value {
+            Value::F64(_) => None,
+            Value::I64(a) => Some(a.iter().copied().collect()),
+            Value::Bool(a) => Some(a.iter().map(|&v| i64::from(v)).collect()),
         };
-        let shape = value.shape();
-        let json = nest(&numbers, shape.dims(), span);
+        let json = Json::Array(NumArray {
+            shape: value.shape().dims().to_vec(),
+            values: value.to_f64_vec(),
+            ints,
+            span,
+        });
         if !self.fields.contains_key(name) {
             self.order.push(name.to_string());
         }
-        self.fields.insert(name.to_string(), Field { name_span: span, value: json });
+        self.fields.insert(
+            name.to_string(),
+            Field {
+                name_span: span,
+                value: json,
+            },
+        );
     }
 
     /// The field names in file order.
@@ -134,31 +168,29 @@ impl DataSet {
 
     /// The span of the `k`-th number (row-major) of field `name` in the data file.
     pub fn element_span(&self, name: &str, k: usize) -> Option<Span> {
-        let mut items = Vec::new();
-        leaves(&self.fields.get(name)?.value, &mut items);
-        items.get(k).map(|j| j.span())
+        match &self.fields.get(name)?.value {
+            Json::Array(a) => number_spans(self.source.text(), a.span).get(k).copied(),
+            value => {
+                let mut numbers = Vec::new();
+                numbers_of(value, &mut numbers);
+                numbers.get(k).map(|n| n.2)
+            }
+        }
     }
 
     /// Reads field `name` as `kind` elements of exactly `shape` (a scalar or a list of one
     /// element stands for a shape of size 1; `[]` for any empty shape). `None` when missing.
-    pub fn read(&self, name: &str, kind: ElemKind, shape: &[usize]) -> Option<Result<Value, FieldIssue>> {
+    pub fn read(
+        &self,
+        name: &str,
+        kind: ElemKind,
+        shape: &[usize],
+    ) -> Option<Result<Value, FieldIssue>> {
         let field = self.fields.get(name)?;
-        Some(read_field(name, &field.value, kind, shape))
-    }
-}
-
-/// Builds nested lists of `shape` from row-major numbers.
-fn nest(numbers: &[(f64, Option<i64>)], shape: &[usize], span: Span) -> Json {
-    match shape.split_first() {
-        None => {
-            let (value, int) = numbers.first().copied().unwrap_or((f64::NAN, None));
-            Json::Number { value, int, span }
-        }
-        Some((&n, rest)) => {
-            let stride: usize = rest.iter().product();
-            let items = (0..n).map(|i| nest(&numbers[i * stride..(i + 1) * stride], rest, span)).collect();
-            Json::List { items, span }
-        }
+        Some(match &field.value {
+            Json::Array(a) => read_array(name, a, kind, shape, self.source.text()),
+            value => read_field(name, value, kind, shape),
+        })
     }
 }
 
@@ -187,6 +219,17 @@ fn check_rect(name: &str, value: &Json, shape: &[usize], path: &mut Vec<usize>) 
     let at = |path: &[usize]| format!("{name}{}", path.iter().map(|i| format!("[{i}]")).collect::<String>());
     match (value, shape.split_first()) {
         (Json::Number { .. }, None) => Ok(()),
+        (Json::Array(a), _) if a.shape == shape => Ok(()),
+        (Json::Array(a), _) => Err(issue(
+            ErrorKind::DataType,
+            a.span,
+            format!(
+                "`{}` has shape {} unlike its siblings: lists must be rectangular",
+                at(path),
+                crate::dist::fmt_shape(&a.shape)
+            ),
+            format!("shape {}", crate::dist::fmt_shape(shape)),
+        )),
         (Json::List { items, span }, Some((&n, rest))) => {
             if items.len() != n {
                 return Err(issue(
@@ -224,75 +267,194 @@ fn check_rect(name: &str, value: &Json, shape: &[usize], path: &mut Vec<usize>) 
     }
 }
 
-fn leaves<'a>(value: &'a Json, out: &mut Vec<&'a Json>) {
+/// The numbers of `value` in row-major order, each with its span (an array's numbers carry
+/// the array's span).
+fn numbers_of(value: &Json, out: &mut Vec<(f64, Option<i64>, Span)>) {
     match value {
-        Json::List { items, .. } => items.iter().for_each(|i| leaves(i, out)),
-        other => out.push(other),
+        Json::Number { value, int, span } => out.push((*value, *int, *span)),
+        Json::Array(a) => out.extend(
+            a.values
+                .iter()
+                .enumerate()
+                .map(|(k, &v)| (v, a.ints.as_ref().map(|i| i[k]), a.span)),
+        ),
+        Json::List { items, .. } => items.iter().for_each(|i| numbers_of(i, out)),
+        Json::Other { span, .. } => out.push((f64::NAN, None, *span)),
     }
 }
 
-fn read_field(name: &str, value: &Json, kind: ElemKind, shape: &[usize]) -> Result<Value, FieldIssue> {
-    let got = json_shape(name, value)?;
-    let too_large = || issue(ErrorKind::Limit, value.span(), format!("data field `{name}` is too large"), "a smaller data set");
+/// Checks that data of shape `got` can stand for a declaration of `shape`.
+fn check_shape(name: &str, got: &[usize], shape: &[usize], span: Span) -> Result<(), FieldIssue> {
+    let too_large = || {
+        issue(
+            ErrorKind::Limit,
+            span,
+            format!("data field `{name}` is too large"),
+            "a smaller data set",
+        )
+    };
     let size = crate::builder::checked_size(shape).ok_or_else(too_large)?;
-    let got_size = crate::builder::checked_size(&got).ok_or_else(too_large)?;
+    let got_size = crate::builder::checked_size(got).ok_or_else(too_large)?;
     let lenient = got_size == size && (got.is_empty() || size == 0 || got.len() == 1);
     if got != shape && !lenient {
-        let what = if shape.is_empty() { "a single number".to_string() } else { format!("shape {}", crate::dist::fmt_shape(shape)) };
+        let what = if shape.is_empty() {
+            "a single number".to_string()
+        } else {
+            format!("shape {}", crate::dist::fmt_shape(shape))
+        };
         return Err(issue(
             ErrorKind::DataShape,
-            value.span(),
-            format!("data field `{name}` has shape {}, expected {}", crate::dist::fmt_shape(&got), what),
+            span,
+            format!(
+                "data field `{name}` has shape {}, expected {}",
+                crate::dist::fmt_shape(got),
+                what
+            ),
             what,
         ));
     }
-    let mut items = Vec::with_capacity(size);
-    leaves(value, &mut items);
-    let numbers: Vec<(f64, Option<i64>, Span)> = items
-        .iter()
-        .map(|j| match j {
-            Json::Number { value, int, span } => (*value, *int, *span),
-            other => (f64::NAN, None, other.span()),
-        })
-        .collect();
+    Ok(())
+}
+
+fn read_field(
+    name: &str,
+    value: &Json,
+    kind: ElemKind,
+    shape: &[usize],
+) -> Result<Value, FieldIssue> {
+    let got = json_shape(name, value)?;
+    check_shape(name, &got, shape, value.span())?;
+    let mut numbers = Vec::new();
+    numbers_of(value, &mut numbers);
     let index_of = |k: usize| index_text(shape, k);
+    let array =
+        |data| ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| internal(value.span(), e));
     match kind {
         ElemKind::Real => {
             if let Some(k) = numbers.iter().position(|n| !n.0.is_finite()) {
-                return Err(issue(
-                    ErrorKind::DataType,
-                    numbers[k].2,
-                    format!("`{name}{}` is too large for a 64-bit float", index_of(k)),
-                    "a finite number",
-                ));
+                return Err(not_finite(name, &index_of(k), numbers[k].2));
             }
-            let data: Vec<f64> = numbers.iter().map(|n| n.0).collect();
-            Ok(Value::F64(ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| internal(value, e))?))
+            Ok(Value::F64(array(numbers.iter().map(|n| n.0).collect())?))
         }
         ElemKind::Int => {
             let mut data = Vec::with_capacity(numbers.len());
             for (k, &(v, int, span)) in numbers.iter().enumerate() {
-                let as_int = int.or_else(|| (v.fract() == 0.0 && v.abs() < 9.2e18).then_some(v as i64));
-                match as_int {
-                    Some(i) => data.push(i),
-                    None => {
-                        let why = if v.fract() != 0.0 { "is not an integer" } else { "is too large for a 64-bit integer" };
-                        return Err(issue(
-                            ErrorKind::DataType,
-                            span,
-                            format!("int data `{name}{}` = {v} {why}", index_of(k)),
-                            "an integer",
-                        ));
-                    }
-                }
+                data.push(int_element(name, &index_of(k), v, int, span)?);
             }
-            Ok(Value::I64(ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| internal(value, e))?))
+            Ok(Value::I64(
+                ArrayD::from_shape_vec(IxDyn(shape), data)
+                    .map_err(|e| internal(value.span(), e))?,
+            ))
         }
     }
 }
 
-fn internal(value: &Json, e: ndarray::ShapeError) -> FieldIssue {
-    issue(ErrorKind::DataShape, value.span(), format!("internal shape error: {e}"), "")
+/// Reads a number array (the fast path of [`read_field`]); `text` is the data file's text,
+/// searched again for the location of a bad element.
+fn read_array(
+    name: &str,
+    a: &NumArray,
+    kind: ElemKind,
+    shape: &[usize],
+    text: &str,
+) -> Result<Value, FieldIssue> {
+    check_shape(name, &a.shape, shape, a.span)?;
+    let span_of = |k: usize| number_spans(text, a.span).get(k).copied().unwrap_or(a.span);
+    match kind {
+        ElemKind::Real => {
+            if let Some(k) = a.values.iter().position(|v| !v.is_finite()) {
+                return Err(not_finite(name, &index_text(shape, k), span_of(k)));
+            }
+            Ok(Value::F64(
+                ArrayD::from_shape_vec(IxDyn(shape), a.values.clone())
+                    .map_err(|e| internal(a.span, e))?,
+            ))
+        }
+        ElemKind::Int => {
+            let data = match &a.ints {
+                Some(ints) => ints.clone(),
+                None => {
+                    // Some number is not an integer literal: read the literals again for
+                    // exact integers and a located error.
+                    let spans = number_spans(text, a.span);
+                    let mut data = Vec::with_capacity(a.values.len());
+                    for (k, &v) in a.values.iter().enumerate() {
+                        let span = spans.get(k).copied().unwrap_or(a.span);
+                        let literal = text.get(span.start..span.end).unwrap_or("");
+                        let int = scan_number(literal, 0).and_then(|n| n.int);
+                        data.push(int_element(name, &index_text(shape, k), v, int, span)?);
+                    }
+                    data
+                }
+            };
+            Ok(Value::I64(
+                ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| internal(a.span, e))?,
+            ))
+        }
+    }
+}
+
+fn not_finite(name: &str, index: &str, span: Span) -> FieldIssue {
+    issue(
+        ErrorKind::DataType,
+        span,
+        format!("`{name}{index}` is too large for a 64-bit float"),
+        "a finite number",
+    )
+}
+
+/// A number read as int data: exact when written as an integer literal, else when integral.
+fn int_element(
+    name: &str,
+    index: &str,
+    v: f64,
+    int: Option<i64>,
+    span: Span,
+) -> Result<i64, FieldIssue> {
+    if let Some(i) = int.or_else(|| (v.fract() == 0.0 && v.abs() < 9.2e18).then_some(v as i64)) {
+        return Ok(i);
+    }
+    let why = if v.fract() != 0.0 {
+        "is not an integer"
+    } else {
+        "is too large for a 64-bit integer"
+    };
+    Err(issue(
+        ErrorKind::DataType,
+        span,
+        format!("int data `{name}{index}` = {v} {why}"),
+        "an integer",
+    ))
+}
+
+/// The spans of the number literals inside `span` of `text` (an array's numbers, in order).
+fn number_spans(text: &str, span: Span) -> Vec<Span> {
+    let bytes = text.as_bytes();
+    let end = span.end.min(bytes.len());
+    let mut spans = Vec::new();
+    let mut pos = span.start.min(end);
+    while pos < end {
+        if matches!(bytes[pos], b'-' | b'0'..=b'9') {
+            let start = pos;
+            while pos < end && matches!(bytes[pos], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+            {
+                pos += 1;
+            }
+            spans.push(Span::new(start, pos));
+        } else {
+            pos += 1;
+        }
+    }
+    spans
+}
+
+fn internal(span: Span, e: ndarray::ShapeError) -> FieldIssue {
+    issue(
+        ErrorKind::DataShape,
+        span,
+        format!("internal shape error: {e}"),
+        "",
+    )
 }
 
 /// `[i,j]` for the k-th row-major element of `shape` (empty for scalars).
@@ -406,7 +568,13 @@ impl JsonParser<'_> {
         self.skip_ws();
         let start = self.pos;
         match self.bytes.get(self.pos) {
-            Some(b'[') => self.list(),
+            Some(b'[') => {
+                if let Some(array) = self.number_array() {
+                    return Ok(Json::Array(array));
+                }
+                self.pos = start;
+                self.list()
+            }
             Some(b'{') => {
                 self.nest()?;
                 self.object_fields()?;
@@ -472,39 +640,112 @@ impl JsonParser<'_> {
 
     fn number(&mut self) -> JResult<Json> {
         let start = self.pos;
-        let digits = |p: &mut Self| {
-            let s = p.pos;
-            while p.pos < p.bytes.len() && p.bytes[p.pos].is_ascii_digit() {
-                p.pos += 1;
+        match scan_number(self.text, start) {
+            Some(n) => {
+                self.pos = n.end;
+                Ok(Json::Number {
+                    value: n.value,
+                    int: n.int,
+                    span: Span::new(start, n.end),
+                })
             }
-            p.pos - s
-        };
-        if self.bytes.get(self.pos) == Some(&b'-') {
-            self.pos += 1;
-        }
-        let mut integral = true;
-        let mut ok = digits(self) > 0;
-        if self.bytes.get(self.pos) == Some(&b'.') {
-            self.pos += 1;
-            integral = false;
-            ok &= digits(self) > 0;
-        }
-        if matches!(self.bytes.get(self.pos), Some(b'e' | b'E')) {
-            self.pos += 1;
-            integral = false;
-            if matches!(self.bytes.get(self.pos), Some(b'+' | b'-')) {
-                self.pos += 1;
+            None => {
+                let mut end = start + 1;
+                while end < self.bytes.len()
+                    && matches!(
+                        self.bytes[end],
+                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
+                    )
+                {
+                    end += 1;
+                }
+                let span = Span::new(start, end);
+                Err(self.err(
+                    span,
+                    format!("invalid JSON number `{}`", &self.text[start..end]),
+                    "a number such as `-1.5e3`",
+                ))
             }
-            ok &= digits(self) > 0;
         }
-        let span = Span::new(start, self.pos);
-        let text = &self.text[start..self.pos];
-        let value: f64 = match text.parse() {
-            Ok(v) if ok => v,
-            _ => return Err(self.err(span, format!("invalid JSON number `{text}`"), "a number such as `-1.5e3`")),
-        };
-        let int = if integral { text.parse::<i64>().ok() } else { None };
-        Ok(Json::Number { value, int, span })
+    }
+
+    /// A rectangular nest of numbers starting at the current `[`, read in one pass; `None`
+    /// (with the position unspecified) for anything else — empty or ragged lists, non-numbers,
+    /// syntax errors — which the general reader then reads or reports.
+    fn number_array(&mut self) -> Option<NumArray> {
+        let start = self.pos;
+        // Extent of the lists at each depth (set when the first one closes), items so far in
+        // each open list, and the depth at which numbers sit.
+        let mut extents: Vec<Option<usize>> = Vec::new();
+        let mut open: Vec<usize> = Vec::new();
+        let mut leaf_depth = None;
+        let mut values = Vec::new();
+        let mut ints = Some(Vec::new());
+        loop {
+            // A value.
+            self.skip_ws();
+            match self.bytes.get(self.pos)? {
+                b'[' => {
+                    let depth = open.len();
+                    if depth >= MAX_DATA_DEPTH || leaf_depth.is_some_and(|d| depth >= d) {
+                        return None;
+                    }
+                    open.push(0);
+                    if extents.len() <= depth {
+                        extents.resize(depth + 1, None);
+                    }
+                    self.pos += 1;
+                    continue;
+                }
+                b'-' | b'0'..=b'9' => {
+                    if *leaf_depth.get_or_insert(open.len()) != open.len() {
+                        return None;
+                    }
+                    let n = scan_number(self.text, self.pos)?;
+                    self.pos = n.end;
+                    values.push(n.value);
+                    match (n.int, &mut ints) {
+                        (Some(i), Some(ints)) => ints.push(i),
+                        _ => ints = None,
+                    }
+                }
+                _ => return None,
+            }
+            // What follows it: `,` and the next value, or `]` closing lists.
+            loop {
+                self.skip_ws();
+                let items = open.last_mut()?;
+                *items += 1;
+                match self.bytes.get(self.pos)? {
+                    b',' => {
+                        self.pos += 1;
+                        break;
+                    }
+                    b']' => {
+                        self.pos += 1;
+                        let items = open.pop()?;
+                        let extent = &mut extents[open.len()];
+                        if *extent.get_or_insert(items) != items {
+                            return None;
+                        }
+                        if open.is_empty() {
+                            let shape: Vec<usize> = extents.into_iter().collect::<Option<_>>()?;
+                            let complete = shape.len() == leaf_depth?
+                                && shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+                                    == Some(values.len());
+                            return complete.then(|| NumArray {
+                                shape,
+                                values,
+                                ints,
+                                span: Span::new(start, self.pos),
+                            });
+                        }
+                        // The closed list is an item of its parent: the next round counts it.
+                    }
+                    _ => return None,
+                }
+            }
+        }
     }
 
     /// A string literal (the current byte is its opening quote); returns its text.
@@ -548,6 +789,126 @@ impl JsonParser<'_> {
     }
 }
 
+/// A number literal read in one pass.
+struct ScannedNumber {
+    /// Offset one past its last byte.
+    end: usize,
+    value: f64,
+    /// Its exact value, when written as an integer that fits i64.
+    int: Option<i64>,
+}
+
+/// Reads the JSON number starting at `pos` (`None` if malformed). Numbers of at most 15
+/// significant digits and a small decimal exponent — most data — take Clinger's fast path:
+/// the mantissa and the power of ten are exact doubles, so one multiplication or division
+/// rounds correctly; everything else goes to the standard library's parser.
+fn scan_number(text: &str, pos: usize) -> Option<ScannedNumber> {
+    let bytes = text.as_bytes();
+    const POW10: [f64; 23] = [
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+        1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+    ];
+    let start = pos;
+    let mut pos = pos;
+    let negative = bytes.get(pos) == Some(&b'-');
+    pos += usize::from(negative);
+    let mut mantissa: u64 = 0;
+    let mut digits = 0usize;
+    let mut digit_run = |pos: &mut usize| {
+        let from = *pos;
+        while let Some(eight) = eight_digits(bytes, *pos) {
+            mantissa = mantissa.wrapping_mul(100_000_000).wrapping_add(eight);
+            *pos += 8;
+        }
+        while let Some(&b) = bytes.get(*pos).filter(|b| b.is_ascii_digit()) {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
+            *pos += 1;
+        }
+        digits += *pos - from;
+        *pos - from
+    };
+    if digit_run(&mut pos) == 0 {
+        return None;
+    }
+    let mut fraction_digits = 0;
+    if bytes.get(pos) == Some(&b'.') {
+        pos += 1;
+        fraction_digits = digit_run(&mut pos);
+        if fraction_digits == 0 {
+            return None;
+        }
+    }
+    let mut exponent: i64 = 0;
+    let has_exponent = matches!(bytes.get(pos), Some(b'e' | b'E'));
+    if has_exponent {
+        pos += 1;
+        let exp_negative = bytes.get(pos) == Some(&b'-');
+        pos += usize::from(matches!(bytes.get(pos), Some(b'+' | b'-')));
+        let from = pos;
+        while let Some(&b) = bytes.get(pos).filter(|b| b.is_ascii_digit()) {
+            exponent = (exponent * 10 + i64::from(b - b'0')).min(1 << 40);
+            pos += 1;
+        }
+        if pos == from {
+            return None;
+        }
+        if exp_negative {
+            exponent = -exponent;
+        }
+    }
+    let integral = fraction_digits == 0 && !has_exponent;
+    let power = exponent - fraction_digits as i64;
+    // 15 digits keep the mantissa below 2^53 (and far from wrapping).
+    let value = if digits <= 15 && power.abs() <= 22 {
+        let m = mantissa as f64;
+        let v = if power < 0 {
+            m / POW10[power.unsigned_abs() as usize]
+        } else {
+            m * POW10[power as usize]
+        };
+        if negative { -v } else { v }
+    } else {
+        text.get(start..pos)?.parse().ok()?
+    };
+    let int = if !integral {
+        None
+    } else if digits <= 18 {
+        let m = mantissa as i64;
+        Some(if negative { -m } else { m })
+    } else {
+        text.get(start..pos)?.parse().ok()
+    };
+    Some(ScannedNumber {
+        end: pos,
+        value,
+        int,
+    })
+}
+
+/// The value of the eight ASCII digits at `pos`, if there are eight (SWAR: the digits of one
+/// little-endian u64 are combined pairwise in three multiplications, as in simdjson and
+/// fast_float; digit-by-digit parsing is one dependent multiply-add per digit).
+fn eight_digits(bytes: &[u8], pos: usize) -> Option<u64> {
+    let chunk: [u8; 8] = bytes.get(pos..pos.checked_add(8)?)?.try_into().ok()?;
+    let v = u64::from_le_bytes(chunk);
+    let all_digits = ((v & 0xF0F0_F0F0_F0F0_F0F0)
+        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
+        == 0x3333_3333_3333_3333;
+    if !all_digits {
+        return None;
+    }
+    const MASK: u64 = 0x0000_00FF_0000_00FF;
+    const MUL1: u64 = 100 + (1_000_000 << 32);
+    const MUL2: u64 = 1 + (10_000 << 32);
+    let v = v - 0x3030_3030_3030_3030;
+    let v = v.wrapping_mul(10).wrapping_add(v >> 8);
+    let v = ((v & MASK)
+        .wrapping_mul(MUL1)
+        .wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)))
+        >> 32;
+    Some(v & 0xFFFF_FFFF)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -583,6 +944,137 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::DataSyntax);
         let deep = format!("{{\"a\": {}1{}}}", "[".repeat(1000), "]".repeat(1000));
         assert_eq!(DataSet::from_json(&deep, "d.json").unwrap_err().kind, ErrorKind::Limit);
+    }
+
+    /// The number reader agrees bit for bit with the standard library's parser, on the fast
+    /// path (≤ 15 digits, small exponents) and off it.
+    #[test]
+    fn scan_number_matches_std_parse() {
+        use proptest::prelude::*;
+        let literal = (
+            any::<bool>(),
+            "[0-9]{1,22}",
+            proptest::option::of("[0-9]{1,22}"),
+            proptest::option::of((any::<bool>(), 0i32..400)),
+        )
+            .prop_map(|(neg, int, frac, exp)| {
+                let mut s = String::from(if neg { "-" } else { "" });
+                s += &int;
+                if let Some(f) = frac {
+                    s += ".";
+                    s += &f;
+                }
+                if let Some((eneg, e)) = exp {
+                    s += &format!("e{}{e}", if eneg { "-" } else { "+" });
+                }
+                s
+            });
+        let floats = any::<f64>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(|x| format!("{x:?}"));
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+            cases: 4000,
+            ..ProptestConfig::default()
+        });
+        runner
+            .run(&prop_oneof![literal, floats], |text| {
+                let n = scan_number(&text, 0).expect("a valid literal");
+                prop_assert_eq!(n.end, text.len());
+                let want: f64 = text.parse().unwrap();
+                prop_assert_eq!(n.value.to_bits(), want.to_bits(), "{}", text);
+                let integral = !text.contains(['.', 'e']);
+                prop_assert_eq!(
+                    n.int,
+                    if integral {
+                        text.parse::<i64>().ok()
+                    } else {
+                        None
+                    },
+                    "{}",
+                    text
+                );
+                Ok(())
+            })
+            .unwrap();
+        for bad in ["-", "1.", ".5", "1e", "1e+", "--1"] {
+            assert!(
+                scan_number(bad, 0).is_none_or(|n| n.end < bad.len()),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn number_arrays_are_read_in_one_pass_and_agree_with_the_general_reader() {
+        let text = r#"{"a": [[1, 2.5, -3e2], [4, 5, 6]], "b": [7], "c": [[1, 2], [3]], "d": [1, [2]], "e": [[], []]}"#;
+        let d = DataSet::from_json(text, "d.json").unwrap();
+        assert!(
+            matches!(&d.fields["a"].value, Json::Array(a) if a.shape == [2, 3] && a.ints.is_none())
+        );
+        assert!(
+            matches!(&d.fields["b"].value, Json::Array(a) if a.shape == [1] && a.ints.as_deref() == Some(&[7][..]))
+        );
+        // Ragged, mixed and empty lists take the general reader.
+        for name in ["c", "d", "e"] {
+            assert!(matches!(&d.fields[name].value, Json::List { .. }), "{name}");
+        }
+        assert_eq!(
+            d.read("a", ElemKind::Real, &[2, 3])
+                .unwrap()
+                .unwrap()
+                .to_f64_vec(),
+            vec![1.0, 2.5, -300.0, 4.0, 5.0, 6.0]
+        );
+        assert_eq!(
+            d.read("e", ElemKind::Real, &[2, 0])
+                .unwrap()
+                .unwrap()
+                .to_f64_vec(),
+            Vec::<f64>::new()
+        );
+        assert!(
+            d.read("c", ElemKind::Real, &[2, 2])
+                .unwrap()
+                .unwrap_err()
+                .message
+                .contains("rectangular")
+        );
+        assert!(
+            d.read("d", ElemKind::Real, &[2])
+                .unwrap()
+                .unwrap_err()
+                .message
+                .contains("rectangular")
+        );
+        let e = d.read("a", ElemKind::Real, &[3, 2]).unwrap().unwrap_err();
+        assert_eq!(
+            e.message,
+            "data field `a` has shape [2,3], expected shape [3,2]"
+        );
+    }
+
+    #[test]
+    fn bad_elements_of_number_arrays_are_located() {
+        let text =
+            "{\"x\": [[1, 2],\n  [3, 1e999]], \"k\": [1, 2.5], \"big\": [9007199254740993, 1e3]}";
+        let d = DataSet::from_json(text, "d.json").unwrap();
+        let e = d.read("x", ElemKind::Real, &[2, 2]).unwrap().unwrap_err();
+        assert_eq!(e.message, "`x[1,1]` is too large for a 64-bit float");
+        let at = d.source().locate(e.span);
+        assert_eq!((at.line, at.col), (2, 7));
+        let e = d.read("k", ElemKind::Int, &[2]).unwrap().unwrap_err();
+        assert_eq!(e.message, "int data `k[1]` = 2.5 is not an integer");
+        assert_eq!(&text[e.span.start..e.span.end], "2.5");
+        assert_eq!(
+            d.element_span("x", 3).map(|s| &text[s.start..s.end]),
+            Some("1e999")
+        );
+        // Integer literals stay exact even beside a non-integer literal.
+        let big = d.read("big", ElemKind::Int, &[2]).unwrap().unwrap();
+        assert_eq!(
+            big,
+            Value::I64(ArrayD::from_shape_vec(IxDyn(&[2]), vec![9007199254740993, 1000]).unwrap())
+        );
     }
 
     #[test]

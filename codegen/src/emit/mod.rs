@@ -8,8 +8,10 @@ pub(crate) mod vecmath;
 
 use std::collections::HashMap;
 
+use smallvec::SmallVec;
+
 use cranelift_codegen::ir::{
-    AbiParam, Block, FuncRef, Function, InstBuilder, MemFlagsData, Type, Value, types,
+    AbiParam, Block, ConstantData, FuncRef, Function, InstBuilder, InstructionData, MemFlagsData, Opcode, Type, Value, ValueDef, types,
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
@@ -60,6 +62,10 @@ pub(crate) struct Emitter<'a> {
     consts: &'a [ConstData],
     pub(crate) opts: EmitOptions,
     ptr: Type,
+    /// Constants already materialized in `cache_block`, by type and bits: reused rather than
+    /// rebuilt (unrolled vector math repeats dozens of coefficients per element).
+    const_cache: HashMap<(Type, u128), Value>,
+    cache_block: Option<Block>,
 }
 
 /// Emits `program` into `func` (whose signature this sets).
@@ -87,8 +93,19 @@ pub(crate) fn emit_function(
     let err = b.create_block();
     b.append_block_param(err, types::I32);
     b.set_cold_block(err);
-    let mut em =
-        Emitter { b, module, funcs: HashMap::new(), args, err, err_used: false, consts: &program.consts, opts, ptr };
+    let mut em = Emitter {
+        b,
+        module,
+        funcs: HashMap::new(),
+        args,
+        err,
+        err_used: false,
+        consts: &program.consts,
+        opts,
+        ptr,
+        const_cache: HashMap::new(),
+        cache_block: None,
+    };
     for step in &program.steps {
         match step {
             Step::Kernel(k) => em.kernel(k)?,
@@ -114,7 +131,7 @@ impl Emitter<'_> {
         match base {
             Base::Input(k) => self.b.ins().load(self.ptr, table_flags, self.args[0], (8 * k) as i32),
             Base::Output(k) => self.b.ins().load(self.ptr, table_flags, self.args[1], (8 * k) as i32),
-            Base::Workspace(off) => self.b.ins().iadd_imm_s(self.args[2], off as i64),
+            Base::Workspace(off) => self.add_imm(self.args[2], off as i64),
             Base::Const(k) => {
                 let addr = match &self.consts[k] {
                     ConstData::F64(v) => v.as_ptr() as i64,
@@ -130,13 +147,16 @@ impl Emitter<'_> {
     fn start_ptr(&mut self, s: &Strided) -> Value {
         let base = self.base_ptr(s.base);
         let bytes = s.offset * elem_size(s.dtype) as i64;
-        if bytes == 0 { base } else { self.b.ins().iadd_imm_s(base, bytes) }
+        self.add_imm(base, bytes)
     }
 
-    /// `ptr + i · bytes` (no instruction when `bytes` is 0).
+    /// `ptr + i · bytes`, folded to one add (or none) when `i` is a constant.
     fn advance(&mut self, ptr: Value, i: Value, bytes: i64) -> Value {
         if bytes == 0 {
             return ptr;
+        }
+        if let Some(off) = self.known_int(i).and_then(|c| c.checked_mul(bytes)) {
+            return self.add_imm(ptr, off);
         }
         let off = if bytes > 0 && (bytes as u64).is_power_of_two() {
             self.b.ins().ishl_imm_u(i, bytes.trailing_zeros() as i64)
@@ -144,6 +164,42 @@ impl Emitter<'_> {
             self.b.ins().imul_imm_s(i, bytes)
         };
         self.b.ins().iadd(ptr, off)
+    }
+
+    /// `v + k` for an integer or pointer `v`, folded at emission when `v` is a constant or a
+    /// constant offset of another value. Straight-line kernels compute thousands of
+    /// addresses: left to Cranelift, each costs three instructions to build and then fold.
+    fn add_imm(&mut self, v: Value, k: i64) -> Value {
+        if k == 0 {
+            return v;
+        }
+        let ty = self.b.func.dfg.value_type(v);
+        if let Some(c) = self.known_int(v) {
+            return self.b.ins().iconst(ty, c.wrapping_add(k));
+        }
+        if let Some((base, c)) = self.constant_offset(v) {
+            let sum = c.wrapping_add(k);
+            return if sum == 0 { base } else { self.b.ins().iadd_imm_s(base, sum) };
+        }
+        self.b.ins().iadd_imm_s(v, k)
+    }
+
+    /// The value of `v` if it is an `iconst`.
+    fn known_int(&self, v: Value) -> Option<i64> {
+        let ValueDef::Result(inst, 0) = self.b.func.dfg.value_def(v) else { return None };
+        match self.b.func.dfg.insts[inst] {
+            InstructionData::UnaryImm { opcode: Opcode::Iconst, imm } => Some(imm.bits()),
+            _ => None,
+        }
+    }
+
+    /// `(x, c)` if `v` is `iadd x, c` with `c` an `iconst`.
+    fn constant_offset(&self, v: Value) -> Option<(Value, i64)> {
+        let ValueDef::Result(inst, 0) = self.b.func.dfg.value_def(v) else { return None };
+        match self.b.func.dfg.insts[inst] {
+            InstructionData::Binary { opcode: Opcode::Iadd, args: [x, c] } => Some((x, self.known_int(c)?)),
+            _ => None,
+        }
     }
 
     /// A reference to registered function `name`, declared in this function on first use.
@@ -189,7 +245,61 @@ impl Emitter<'_> {
     }
 
     fn int(&mut self, x: i64) -> Value {
-        self.b.ins().iconst(types::I64, x)
+        self.cached_const(types::I64, x as u64 as u128, |em| em.b.ins().iconst(types::I64, x))
+    }
+
+    /// A two-lane vector constant with both 64-bit lanes `lane`, from the constant pool.
+    pub(crate) fn splat_const(&mut self, ty: Type, lane: u64) -> Value {
+        let bits = u128::from(lane) * ((1 << 64) + 1);
+        self.cached_const(ty, bits, |em| {
+            let handle = em.b.func.dfg.constants.insert(ConstantData::from(bits.to_le_bytes().as_slice()));
+            em.b.ins().vconst(ty, handle)
+        })
+    }
+
+    /// The constant `(ty, bits)` made by `make`, or the same constant made earlier in the
+    /// current block (which dominates the rest of the block; other blocks make their own).
+    pub(crate) fn cached_const(&mut self, ty: Type, bits: u128, make: impl FnOnce(&mut Self) -> Value) -> Value {
+        let block = self.b.current_block();
+        if block != self.cache_block {
+            self.const_cache.clear();
+            self.cache_block = block;
+        }
+        if let Some(&v) = self.const_cache.get(&(ty, bits)) {
+            return v;
+        }
+        let v = make(self);
+        self.const_cache.insert((ty, bits), v);
+        v
+    }
+
+    /// `ptrs[s] + i · bytes[s]` for every stream, with one index product per distinct stride.
+    fn advance_all(&mut self, ptrs: &[Value], i: Value, bytes: &[i64]) -> Vec<Value> {
+        if self.known_int(i).is_some() {
+            return ptrs.iter().zip(bytes).map(|(&p, &b)| self.advance(p, i, b)).collect();
+        }
+        let mut products: SmallVec<[(i64, Value); 4]> = SmallVec::new();
+        let mut out = Vec::with_capacity(ptrs.len());
+        for (&p, &b) in ptrs.iter().zip(bytes) {
+            if b == 0 {
+                out.push(p);
+                continue;
+            }
+            let off = match products.iter().find(|(pb, _)| *pb == b) {
+                Some(&(_, off)) => off,
+                None => {
+                    let off = if b > 0 && (b as u64).is_power_of_two() {
+                        self.b.ins().ishl_imm_u(i, b.trailing_zeros() as i64)
+                    } else {
+                        self.b.ins().imul_imm_s(i, b)
+                    };
+                    products.push((b, off));
+                    off
+                }
+            };
+            out.push(self.b.ins().iadd(p, off));
+        }
+        out
     }
 
     fn call_step(&mut self, call: &Call) -> Result<(), CodegenError> {

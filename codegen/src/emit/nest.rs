@@ -11,7 +11,7 @@ use cranelift_frontend::Variable;
 use smallvec::SmallVec;
 use tessera_graph::DType;
 
-use super::scalar::{Lanes, vectorizable};
+use super::scalar::{Lanes, vector_cost, vectorizable};
 use super::{Emitter, clif_type, flags_of};
 use crate::CodegenError;
 use crate::expr::Expr;
@@ -100,8 +100,12 @@ pub(crate) fn normalize(kernel: &Kernel) -> Kernel {
     k
 }
 
-/// Vector iterations of an inner loop emitted as straight-line code instead of a loop.
+/// Vector iterations of an inner loop emitted as straight-line code instead of a loop, at most.
 const STRAIGHT_TRIPS: usize = 8;
+
+/// Largest estimated size (CLIF instructions) of an unrolled loop body or of an inner loop
+/// written out as straight-line code (see [`vector_cost`]).
+const UNROLLED_BODY_COST: usize = 64;
 
 /// How the element body uses an output's value.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -277,7 +281,7 @@ impl Emitter<'_> {
             for (j, &acc) in t.accs.iter().enumerate() {
                 let leaves: Vec<Value> = (0..t.k.leaves.len())
                     .map(|s| {
-                        let p = self.b.ins().iadd_imm_s(ptrs[s], 2 * j as i64 * bytes[s]);
+                        let p = self.add_imm(ptrs[s], 2 * j as i64 * bytes[s]);
                         let flags = match &t.k.leaves[s] {
                             Leaf::Direct(st) => flags_of(st.base),
                             Leaf::Gather(ix) => flags_of(ix.data.base),
@@ -294,7 +298,7 @@ impl Emitter<'_> {
                 let last = (t.k.domain[level] - 1) as i64;
                 let mut leaves = Vec::with_capacity(t.k.leaves.len());
                 for (s, leaf) in t.k.leaves.iter().enumerate() {
-                    let p = self.b.ins().iadd_imm_s(ptrs[s], last * bytes[s]);
+                    let p = self.add_imm(ptrs[s], last * bytes[s]);
                     let (ty, flags) = match leaf {
                         Leaf::Direct(st) => (clif_type(st.dtype), flags_of(st.base)),
                         Leaf::Gather(ix) => (clif_type(ix.data.dtype), flags_of(ix.data.base)),
@@ -308,7 +312,7 @@ impl Emitter<'_> {
             }
         } else {
             self.counted_loop(t.k.domain[level], 1, |em, i| {
-                let inner: Vec<Value> = ptrs.iter().zip(&bytes).map(|(&p, &b)| em.advance(p, i, b)).collect();
+                let inner = em.advance_all(ptrs, i, &bytes);
                 em.tile_level(t, level + 1, &inner, out_flags)
             })?;
         }
@@ -320,7 +324,7 @@ impl Emitter<'_> {
                 if let Some(f) = t.finish {
                     v = self.expr_root(f, &[v], Lanes::Two)?;
                 }
-                let p = self.b.ins().iadd_imm_s(out, 2 * j as i64 * ob);
+                let p = self.add_imm(out, 2 * j as i64 * ob);
                 self.store_x2(p, ob, out_flags, v);
             }
             if let Some(acc) = t.odd {
@@ -329,7 +333,7 @@ impl Emitter<'_> {
                     v = self.expr_root(f, &[v], Lanes::One)?;
                 }
                 let last = (t.k.domain[rank - 1] - 1) as i64;
-                let p = self.b.ins().iadd_imm_s(out, last * ob);
+                let p = self.add_imm(out, last * ob);
                 self.b.ins().store(out_flags, v, p, 0);
             }
         }
@@ -392,11 +396,14 @@ impl Emitter<'_> {
         let vector = outs.iter().all(|o| o.role != Role::Scan) && lanes_distinct && self.can_vectorize(k);
         // Independent vector accumulators hide the add latency of reductions: up to four per
         // output, at most eight in all (x86 has 16 vector registers), fewer when the inner
-        // extent is short.
+        // extent is short or the body is long (its own length hides the latency, and every
+        // copy of a long body costs compile time: an unrolled exp+log body was 1,200 CLIF
+        // instructions and most of a model's Cranelift time).
         let registers = outs.iter().filter(|o| o.role == Role::Register).count();
         let inner = k.domain.last().copied().unwrap_or(0);
+        let cost = vector_cost(&k.expr, self.opts.inline_math);
         let mut unroll = 8usize.checked_div(registers).map_or(1, |u| u.clamp(1, 4));
-        while unroll > 1 && inner < 8 * unroll {
+        while unroll > 1 && (inner < 8 * unroll || cost * unroll > UNROLLED_BODY_COST) {
             unroll /= 2;
         }
         let nest = Nest { k, streams, leaf_stream, outs, acc_level, vector, unroll };
@@ -437,7 +444,7 @@ impl Emitter<'_> {
         } else {
             let bytes: Vec<i64> = n.streams.iter().map(|s| s[level]).collect();
             self.counted_loop(n.k.domain[level], 1, |em, i| {
-                let inner: Vec<Value> = ptrs.iter().zip(&bytes).map(|(&p, &b)| em.advance(p, i, b)).collect();
+                let inner = em.advance_all(ptrs, i, &bytes);
                 em.level(n, level + 1, &inner)
             })?;
         }
@@ -477,18 +484,18 @@ impl Emitter<'_> {
         }
         let block = 2 * n.unroll;
         let trips = len / block;
-        let at = |em: &mut Self, i: Value| -> Vec<Value> {
-            ptrs.iter().zip(&bytes).map(|(&p, &b)| em.advance(p, i, b)).collect()
-        };
+        let at = |em: &mut Self, i: Value| -> Vec<Value> { em.advance_all(ptrs, i, &bytes) };
         let body = |em: &mut Self, i: Value| -> Result<(), CodegenError> {
+            let first = at(em, i);
             for u in 0..n.unroll {
-                let iu = em.b.ins().iadd_imm_s(i, 2 * u as i64);
-                let p = at(em, iu);
+                // The unrolled copies address the same pointers at constant offsets.
+                let p: Vec<Value> = first.iter().zip(&bytes).map(|(&p, &b)| em.add_imm(p, 2 * u as i64 * b)).collect();
                 em.vector_element(n, &p, &bytes, &vaccs, u)?;
             }
             Ok(())
         };
-        if trips <= STRAIGHT_TRIPS {
+        let body_cost = vector_cost(&n.k.expr, self.opts.inline_math) * n.unroll;
+        if trips <= STRAIGHT_TRIPS && trips * body_cost <= UNROLLED_BODY_COST.max(body_cost) {
             // Short static extents: straight-line code, no loop overhead.
             for t in 0..trips {
                 let i = self.int((t * block) as i64);
@@ -552,7 +559,7 @@ impl Emitter<'_> {
         self.b.switch_to_block(head);
         let i = self.b.use_var(var);
         f(self, i)?;
-        let next = self.b.ins().iadd_imm_s(i, step);
+        let next = self.add_imm(i, step);
         self.b.def_var(var, next);
         let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, next, trips as i64 * step);
         self.b.ins().brif(more, head, &[], exit, &[]);
@@ -653,8 +660,8 @@ impl Emitter<'_> {
                     let flags = flags_of(ix.data.base);
                     let a0 = self.indexed_addr(ix, ptrs[s], ptrs[s + 1]);
                     let x0 = self.b.ins().load(types::F64, flags, a0, 0);
-                    let d1 = self.b.ins().iadd_imm_s(ptrs[s], bytes[s]);
-                    let i1 = self.b.ins().iadd_imm_s(ptrs[s + 1], bytes[s + 1]);
+                    let d1 = self.add_imm(ptrs[s], bytes[s]);
+                    let i1 = self.add_imm(ptrs[s + 1], bytes[s + 1]);
                     let a1 = self.indexed_addr(ix, d1, i1);
                     let x1 = self.b.ins().load(types::F64, flags, a1, 0);
                     let v = self.b.ins().scalar_to_vector(types::F64X2, x0);
@@ -691,7 +698,7 @@ impl Emitter<'_> {
                             let (d, i) = if lane == 0 {
                                 (p, ip)
                             } else {
-                                (self.b.ins().iadd_imm_s(p, ob), self.b.ins().iadd_imm_s(ip, ib))
+                                (self.add_imm(p, ob), self.add_imm(ip, ib))
                             };
                             self.store_out(ko, d, Some(i), x);
                         }
@@ -719,7 +726,7 @@ impl Emitter<'_> {
             }
             _ => {
                 let x0 = self.b.ins().load(types::F64, movable(flags), p, 0);
-                let p1 = self.b.ins().iadd_imm_s(p, bytes);
+                let p1 = self.add_imm(p, bytes);
                 let x1 = self.b.ins().load(types::F64, movable(flags), p1, 0);
                 let v = self.b.ins().scalar_to_vector(types::F64X2, x0);
                 self.b.ins().insertlane(v, x1, 1)
@@ -734,7 +741,7 @@ impl Emitter<'_> {
         } else {
             let x0 = self.b.ins().extractlane(v, 0);
             let x1 = self.b.ins().extractlane(v, 1);
-            let p1 = self.b.ins().iadd_imm_s(p, bytes);
+            let p1 = self.add_imm(p, bytes);
             self.b.ins().store(flags, x0, p, 0);
             self.b.ins().store(flags, x1, p1, 0);
         }

@@ -52,6 +52,24 @@ pub(crate) fn vectorizable(e: &Expr, roots: &[usize]) -> bool {
     })
 }
 
+/// Rough count of the Cranelift instructions one vector evaluation of `e` emits: what the
+/// loop emitter weighs unrolling against (compile time grows with it, and a long body hides
+/// the latency of a reduction's add chain by itself).
+pub(crate) fn vector_cost(e: &Expr, inline_math: bool) -> usize {
+    use UnaryOp::*;
+    e.nodes
+        .iter()
+        .map(|n| match n.kind {
+            ExprKind::Leaf(_) | ExprKind::Const(_) | ExprKind::Cast(_) => 1,
+            ExprKind::Unary(Neg | Abs | Sqrt | Square | Not, _) => 1,
+            ExprKind::Unary(Exp | Log | Log1p | Softplus | LogSigmoid | Sigmoid, _) if inline_math => 50,
+            // Per-lane calls of a scalar function.
+            ExprKind::Unary(..) => 12,
+            ExprKind::Binary(..) | ExprKind::Where(..) => 2,
+        })
+        .sum()
+}
+
 impl Emitter<'_> {
     /// The value of `e`'s root given its leaves' values.
     pub(crate) fn expr_root(&mut self, e: &Expr, leaves: &[Value], lanes: Lanes) -> Result<Value, CodegenError> {
@@ -75,14 +93,19 @@ impl Emitter<'_> {
         Ok(vals)
     }
 
+    /// Both lanes `x`, as one constant-pool vector (a single load when lowered).
     pub(crate) fn f64x2(&mut self, x: f64) -> Value {
-        let s = self.b.ins().f64const(x);
-        self.b.ins().splat(types::F64X2, s)
+        self.splat_const(types::F64X2, x.to_bits())
+    }
+
+    /// A scalar f64 constant.
+    pub(crate) fn f64(&mut self, x: f64) -> Value {
+        self.cached_const(types::F64, u128::from(x.to_bits()), |em| em.b.ins().f64const(x))
     }
 
     fn constant(&mut self, c: Scalar, lanes: Lanes) -> Value {
         match (c, lanes) {
-            (Scalar::F64(x), Lanes::One) => self.b.ins().f64const(x),
+            (Scalar::F64(x), Lanes::One) => self.f64(x),
             (Scalar::I64(x), Lanes::One) => self.b.ins().iconst(types::I64, x),
             (Scalar::Bool(x), Lanes::One) => self.b.ins().iconst(types::I8, i64::from(x)),
             (Scalar::F64(x), Lanes::Two) => self.f64x2(x),

@@ -46,8 +46,7 @@ const TWO52: f64 = 4_503_599_627_370_496.0;
 
 impl Emitter<'_> {
     fn i64x2(&mut self, x: i64) -> Value {
-        let s = self.b.ins().iconst(types::I64, x);
-        self.b.ins().splat(types::I64X2, s)
+        self.splat_const(types::I64X2, x as u64)
     }
 
     fn bits(&mut self, x: Value) -> Value {
