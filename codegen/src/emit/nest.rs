@@ -11,7 +11,7 @@ use cranelift_frontend::Variable;
 use smallvec::SmallVec;
 use tessera_graph::DType;
 
-use super::scalar::{Lanes, vector_cost, vectorizable};
+use super::scalar::{Lanes, has_inline_math, vector_cost, vectorizable};
 use super::{Emitter, clif_type, flags_of};
 use crate::CodegenError;
 use crate::expr::Expr;
@@ -103,9 +103,15 @@ pub(crate) fn normalize(kernel: &Kernel) -> Kernel {
 /// Vector iterations of an inner loop emitted as straight-line code instead of a loop, at most.
 const STRAIGHT_TRIPS: usize = 8;
 
-/// Largest estimated size (CLIF instructions) of an unrolled loop body or of an inner loop
-/// written out as straight-line code (see [`vector_cost`]).
+/// Largest estimated size (CLIF instructions, see [`vector_cost`]) of an unrolled loop body
+/// or of an inner loop written out as straight-line code.
 const UNROLLED_BODY_COST: usize = 64;
+
+/// The same for a body with inline exp/log: those are long serial polynomial chains, and
+/// interleaving four still paid ~10 % on logistic regression's log-likelihood, while
+/// unrolling gather-heavy bodies of a quarter that size only added compile time and register
+/// pressure (lego).
+const UNROLLED_MATH_BODY_COST: usize = 256;
 
 /// How the element body uses an output's value.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -402,8 +408,9 @@ impl Emitter<'_> {
         let registers = outs.iter().filter(|o| o.role == Role::Register).count();
         let inner = k.domain.last().copied().unwrap_or(0);
         let cost = vector_cost(&k.expr, self.opts.inline_math);
+        let budget = if self.opts.inline_math && has_inline_math(&k.expr) { UNROLLED_MATH_BODY_COST } else { UNROLLED_BODY_COST };
         let mut unroll = 8usize.checked_div(registers).map_or(1, |u| u.clamp(1, 4));
-        while unroll > 1 && (inner < 8 * unroll || cost * unroll > UNROLLED_BODY_COST) {
+        while unroll > 1 && (inner < 8 * unroll || cost * unroll > budget) {
             unroll /= 2;
         }
         let nest = Nest { k, streams, leaf_stream, outs, acc_level, vector, unroll };

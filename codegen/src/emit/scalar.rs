@@ -62,12 +62,22 @@ pub(crate) fn vector_cost(e: &Expr, inline_math: bool) -> usize {
         .map(|n| match n.kind {
             ExprKind::Leaf(_) | ExprKind::Const(_) | ExprKind::Cast(_) => 1,
             ExprKind::Unary(Neg | Abs | Sqrt | Square | Not, _) => 1,
-            ExprKind::Unary(Exp | Log | Log1p | Softplus | LogSigmoid | Sigmoid, _) if inline_math => 50,
+            ExprKind::Unary(op, _) if inline_math && has_inline_vector_form(op) => 50,
             // Per-lane calls of a scalar function.
             ExprKind::Unary(..) => 12,
             ExprKind::Binary(..) | ExprKind::Where(..) => 2,
         })
         .sum()
+}
+
+/// Whether `op` has inline f64x2 code (see `Emitter::unary_x2`).
+fn has_inline_vector_form(op: UnaryOp) -> bool {
+    matches!(op, UnaryOp::Exp | UnaryOp::Log | UnaryOp::Log1p | UnaryOp::Softplus | UnaryOp::LogSigmoid | UnaryOp::Sigmoid)
+}
+
+/// Whether `e` uses an op with inline vector code (a long serial polynomial chain).
+pub(crate) fn has_inline_math(e: &Expr) -> bool {
+    e.nodes.iter().any(|n| matches!(n.kind, ExprKind::Unary(op, _) if has_inline_vector_form(op)))
 }
 
 impl Emitter<'_> {
