@@ -675,47 +675,51 @@ impl JsonParser<'_> {
     fn number_array(&mut self) -> Option<NumArray> {
         let start = self.pos;
         // Extent of the lists at each depth (set when the first one closes), items so far in
-        // each open list, and the depth at which numbers sit.
+        // each open list above the rows, and the depth of the rows (the lists of numbers).
         let mut extents: Vec<Option<usize>> = Vec::new();
         let mut open: Vec<usize> = Vec::new();
-        let mut leaf_depth = None;
+        let mut row_depth = None;
         let mut values = Vec::new();
         let mut ints = Some(Vec::new());
         loop {
-            // A value.
+            // A list.
             self.skip_ws();
-            match self.bytes.get(self.pos)? {
-                b'[' => {
-                    let depth = open.len();
-                    if depth >= MAX_DATA_DEPTH || leaf_depth.is_some_and(|d| depth >= d) {
-                        return None;
-                    }
-                    open.push(0);
-                    if extents.len() <= depth {
-                        extents.resize(depth + 1, None);
-                    }
-                    self.pos += 1;
-                    continue;
-                }
-                b'-' | b'0'..=b'9' => {
-                    if *leaf_depth.get_or_insert(open.len()) != open.len() {
-                        return None;
-                    }
-                    let n = scan_number(self.text, self.pos)?;
-                    self.pos = n.end;
-                    values.push(n.value);
-                    match (n.int, &mut ints) {
-                        (Some(i), Some(ints)) => ints.push(i),
-                        _ => ints = None,
-                    }
-                }
-                _ => return None,
+            if *self.bytes.get(self.pos)? != b'[' {
+                return None;
             }
-            // What follows it: `,` and the next value, or `]` closing lists.
+            self.pos += 1;
+            let depth = open.len();
+            if depth >= MAX_DATA_DEPTH {
+                return None;
+            }
+            if extents.len() <= depth {
+                extents.resize(depth + 1, None);
+            }
+            self.skip_ws();
+            if !matches!(self.bytes.get(self.pos)?, b'-' | b'0'..=b'9') {
+                if row_depth.is_some_and(|d| depth >= d) {
+                    return None;
+                }
+                open.push(0);
+                continue;
+            }
+            if *row_depth.get_or_insert(depth) != depth {
+                return None;
+            }
+            let n = self.number_row(&mut values, &mut ints)?;
+            if *extents[depth].get_or_insert(n) != n {
+                return None;
+            }
+            // After a list: `,` and the next one, or `]` closing the enclosing lists.
             loop {
-                self.skip_ws();
-                let items = open.last_mut()?;
+                let Some(items) = open.last_mut() else {
+                    let shape: Vec<usize> = extents.into_iter().collect::<Option<_>>()?;
+                    let size = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+                    let complete = shape.len() == row_depth? + 1 && size == Some(values.len());
+                    return complete.then(|| NumArray { shape, values, ints, span: Span::new(start, self.pos) });
+                };
                 *items += 1;
+                self.skip_ws();
                 match self.bytes.get(self.pos)? {
                     b',' => {
                         self.pos += 1;
@@ -724,26 +728,41 @@ impl JsonParser<'_> {
                     b']' => {
                         self.pos += 1;
                         let items = open.pop()?;
-                        let extent = &mut extents[open.len()];
-                        if *extent.get_or_insert(items) != items {
+                        if *extents[open.len()].get_or_insert(items) != items {
                             return None;
                         }
-                        if open.is_empty() {
-                            let shape: Vec<usize> = extents.into_iter().collect::<Option<_>>()?;
-                            let complete = shape.len() == leaf_depth?
-                                && shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
-                                    == Some(values.len());
-                            return complete.then(|| NumArray {
-                                shape,
-                                values,
-                                ints,
-                                span: Span::new(start, self.pos),
-                            });
-                        }
-                        // The closed list is an item of its parent: the next round counts it.
                     }
                     _ => return None,
                 }
+            }
+        }
+    }
+
+    /// The numbers of a list through its `]` (the position is at its first number), appended
+    /// to `values`, and to `ints` while every one is an integer literal; returns how many.
+    fn number_row(&mut self, values: &mut Vec<f64>, ints: &mut Option<Vec<i64>>) -> Option<usize> {
+        let first = values.len();
+        loop {
+            let n = scan_number(self.text, self.pos)?;
+            self.pos = n.end;
+            values.push(n.value);
+            if let Some(list) = ints {
+                match n.int {
+                    Some(i) => list.push(i),
+                    None => *ints = None,
+                }
+            }
+            self.skip_ws();
+            match self.bytes.get(self.pos)? {
+                b',' => {
+                    self.pos += 1;
+                    self.skip_ws();
+                }
+                b']' => {
+                    self.pos += 1;
+                    return Some(values.len() - first);
+                }
+                _ => return None,
             }
         }
     }
@@ -802,6 +821,7 @@ struct ScannedNumber {
 /// significant digits and a small decimal exponent — most data — take Clinger's fast path:
 /// the mantissa and the power of ten are exact doubles, so one multiplication or division
 /// rounds correctly; everything else goes to the standard library's parser.
+#[inline]
 fn scan_number(text: &str, pos: usize) -> Option<ScannedNumber> {
     let bytes = text.as_bytes();
     const POW10: [f64; 23] = [
@@ -812,31 +832,21 @@ fn scan_number(text: &str, pos: usize) -> Option<ScannedNumber> {
     let mut pos = pos;
     let negative = bytes.get(pos) == Some(&b'-');
     pos += usize::from(negative);
-    let mut mantissa: u64 = 0;
-    let mut digits = 0usize;
-    let mut digit_run = |pos: &mut usize| {
-        let from = *pos;
-        while let Some(eight) = eight_digits(bytes, *pos) {
-            mantissa = mantissa.wrapping_mul(100_000_000).wrapping_add(eight);
-            *pos += 8;
-        }
-        while let Some(&b) = bytes.get(*pos).filter(|b| b.is_ascii_digit()) {
-            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(b - b'0'));
-            *pos += 1;
-        }
-        digits += *pos - from;
-        *pos - from
-    };
-    if digit_run(&mut pos) == 0 {
+    let (int_end, mut mantissa) = digit_run(bytes, pos, 0);
+    if int_end == pos {
         return None;
     }
+    let mut digits = int_end - pos;
+    pos = int_end;
     let mut fraction_digits = 0;
     if bytes.get(pos) == Some(&b'.') {
-        pos += 1;
-        fraction_digits = digit_run(&mut pos);
+        let (end, m) = digit_run(bytes, pos + 1, mantissa);
+        fraction_digits = end - (pos + 1);
         if fraction_digits == 0 {
             return None;
         }
+        (pos, mantissa) = (end, m);
+        digits += fraction_digits;
     }
     let mut exponent: i64 = 0;
     let has_exponent = matches!(bytes.get(pos), Some(b'e' | b'E'));
@@ -860,7 +870,8 @@ fn scan_number(text: &str, pos: usize) -> Option<ScannedNumber> {
     let power = exponent - fraction_digits as i64;
     // 15 digits keep the mantissa below 2^53 (and far from wrapping).
     let value = if digits <= 15 && power.abs() <= 22 {
-        let m = mantissa as f64;
+        // Below 2^53, so the signed conversion (one instruction) is exact.
+        let m = mantissa as i64 as f64;
         let v = if power < 0 {
             m / POW10[power.unsigned_abs() as usize]
         } else {
@@ -885,15 +896,29 @@ fn scan_number(text: &str, pos: usize) -> Option<ScannedNumber> {
     })
 }
 
+/// Reads the digits from `pos` into `mantissa` (wrapping past 19 digits; callers count them):
+/// returns the end of the digits and the new mantissa.
+#[inline(always)]
+fn digit_run(bytes: &[u8], mut pos: usize, mut mantissa: u64) -> (usize, u64) {
+    while let Some(eight) = eight_digits(bytes, pos) {
+        mantissa = mantissa.wrapping_mul(100_000_000).wrapping_add(eight);
+        pos += 8;
+    }
+    while pos < bytes.len() && bytes[pos].is_ascii_digit() {
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(bytes[pos] - b'0'));
+        pos += 1;
+    }
+    (pos, mantissa)
+}
+
 /// The value of the eight ASCII digits at `pos`, if there are eight (SWAR: the digits of one
 /// little-endian u64 are combined pairwise in three multiplications, as in simdjson and
 /// fast_float; digit-by-digit parsing is one dependent multiply-add per digit).
+#[inline(always)]
 fn eight_digits(bytes: &[u8], pos: usize) -> Option<u64> {
     let chunk: [u8; 8] = bytes.get(pos..pos.checked_add(8)?)?.try_into().ok()?;
     let v = u64::from_le_bytes(chunk);
-    let all_digits = ((v & 0xF0F0_F0F0_F0F0_F0F0)
-        | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4))
-        == 0x3333_3333_3333_3333;
+    let all_digits = ((v & 0xF0F0_F0F0_F0F0_F0F0) | ((v.wrapping_add(0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)) == 0x3333_3333_3333_3333;
     if !all_digits {
         return None;
     }
@@ -902,10 +927,7 @@ fn eight_digits(bytes: &[u8], pos: usize) -> Option<u64> {
     const MUL2: u64 = 1 + (10_000 << 32);
     let v = v - 0x3030_3030_3030_3030;
     let v = v.wrapping_mul(10).wrapping_add(v >> 8);
-    let v = ((v & MASK)
-        .wrapping_mul(MUL1)
-        .wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2)))
-        >> 32;
+    let v = ((v & MASK).wrapping_mul(MUL1).wrapping_add(((v >> 16) & MASK).wrapping_mul(MUL2))) >> 32;
     Some(v & 0xFFFF_FFFF)
 }
 

@@ -199,20 +199,18 @@ fn visible_line(line: &str, col0: usize) -> (String, usize) {
     (shown, caret)
 }
 
-/// A source text with its name and line index, which turns spans into [`Location`]s.
+/// A source text with its name, which turns spans into [`Location`]s.
 #[derive(Clone, Debug)]
 pub struct Source {
     name: Arc<str>,
     text: Arc<str>,
-    line_starts: Arc<[usize]>,
 }
 
 impl Source {
-    /// Indexes `text`, which is called `name` in error messages.
+    /// A source `text` called `name` in error messages. Lines are counted only when an error
+    /// is located (data files run to megabytes and most are never located in).
     pub fn new(name: &str, text: &str) -> Source {
-        let line_starts: Vec<usize> =
-            std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        Source { name: Arc::from(name), text: Arc::from(text), line_starts: line_starts.into() }
+        Source { name: Arc::from(name), text: Arc::from(text) }
     }
 
     /// The file name.
@@ -234,8 +232,9 @@ impl Source {
     pub fn locate(&self, span: Span) -> Location {
         let start = floor_char_boundary(&self.text, span.start.min(self.text.len()));
         let end = floor_char_boundary(&self.text, span.end.clamp(start, self.text.len()));
-        let line_idx = self.line_starts.partition_point(|&s| s <= start).saturating_sub(1);
-        let line_start = self.line_starts[line_idx];
+        let before = &self.text[..start];
+        let line_idx = before.bytes().filter(|&b| b == b'\n').count();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
         let line_end = self.text[line_start..].find('\n').map_or(self.text.len(), |i| line_start + i);
         let line_text = self.text[line_start..line_end].trim_end_matches('\r');
         let col = self.text[line_start..start].chars().count() + 1;

@@ -8,7 +8,7 @@
 //! `log(sigmoid(-800.0))` folds to the interpreter's value (−inf) before stabilization can
 //! see it; stabilization is about expressions of inputs.
 
-use tessera_graph::{NodeId, Op, Value, eval_op};
+use tessera_graph::{Constant, NodeId, Op, Value, eval_op};
 
 use crate::engine::{Ctx, Rule, func_rule, rule, value_to_constant};
 
@@ -30,17 +30,15 @@ fn fold_constants(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
     if matches!(node.op, Op::Input { .. } | Op::Const(_) | Op::BroadcastTo { .. }) || node.operands.is_empty() {
         return None;
     }
-    let mut largest = 1usize;
-    let mut args: Vec<Value> = Vec::with_capacity(node.operands.len());
-    for &o in &node.operands {
-        let c = ctx.g.node(o).op.as_const()?;
-        largest = largest.max(c.shape().size());
-        args.push(Value::from_constant(c));
-    }
+    let consts: Vec<&Constant> = node.operands.iter().map(|&o| ctx.g.node(o).op.as_const()).collect::<Option<_>>()?;
+    let largest = consts.iter().map(|c| c.shape().size()).max().unwrap_or(1).max(1);
     let size = node.ty.shape.size();
+    // Checked before the operands are copied out: data matrices are often all-constant
+    // operands of nodes too large to fold.
     if size > MAX_FOLDED_ELEMENTS || size > largest {
         return None;
     }
+    let args: Vec<Value> = consts.into_iter().map(Value::from_constant).collect();
     let refs: Vec<&Value> = args.iter().collect();
     let value = eval_op(&node.op, &refs, &node.ty).ok()?;
     let c = value_to_constant(&value)?;
