@@ -8,8 +8,6 @@ pub(crate) mod vecmath;
 
 use std::collections::HashMap;
 
-use smallvec::SmallVec;
-
 use cranelift_codegen::ir::{
     AbiParam, Block, ConstantData, FuncRef, Function, InstBuilder, InstructionData, MemFlagsData, Opcode, Type, Value, ValueDef, types,
 };
@@ -51,6 +49,21 @@ pub(crate) fn flags_of(base: Base) -> MemFlagsData {
     }
 }
 
+/// What a value made once per block is (see [`Emitter::cached`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum CacheKey {
+    /// A constant of a type, by bits.
+    Const(Type, u128),
+    /// A buffer's address plus a byte offset.
+    Address(Base, i64),
+    /// `i · bytes`.
+    Scaled(Value, i64),
+    /// `a + b`.
+    Sum(Value, Value),
+    /// The index loaded from an address (a kernel never writes the index buffers it reads).
+    Index(Value),
+}
+
 /// Builds the body of one function.
 pub(crate) struct Emitter<'a> {
     pub(crate) b: FunctionBuilder<'a>,
@@ -62,9 +75,8 @@ pub(crate) struct Emitter<'a> {
     consts: &'a [ConstData],
     pub(crate) opts: EmitOptions,
     ptr: Type,
-    /// Constants already materialized in `cache_block`, by type and bits: reused rather than
-    /// rebuilt (unrolled vector math repeats dozens of coefficients per element).
-    const_cache: HashMap<(Type, u128), Value>,
+    /// Values already made in `cache_block` (see [`Emitter::cached`]).
+    block_cache: HashMap<CacheKey, Value>,
     cache_block: Option<Block>,
 }
 
@@ -103,7 +115,7 @@ pub(crate) fn emit_function(
         consts: &program.consts,
         opts,
         ptr,
-        const_cache: HashMap::new(),
+        block_cache: HashMap::new(),
         cache_block: None,
     };
     for step in &program.steps {
@@ -145,9 +157,11 @@ impl Emitter<'_> {
 
     /// The address of element `(0, …, 0)` of a strided view.
     fn start_ptr(&mut self, s: &Strided) -> Value {
-        let base = self.base_ptr(s.base);
         let bytes = s.offset * elem_size(s.dtype) as i64;
-        self.add_imm(base, bytes)
+        self.cached(CacheKey::Address(s.base, bytes), |em| {
+            let base = em.base_ptr(s.base);
+            em.add_imm(base, bytes)
+        })
     }
 
     /// `ptr + i · bytes`, folded to one add (or none) when `i` is a constant.
@@ -158,12 +172,15 @@ impl Emitter<'_> {
         if let Some(off) = self.known_int(i).and_then(|c| c.checked_mul(bytes)) {
             return self.add_imm(ptr, off);
         }
-        let off = if bytes > 0 && (bytes as u64).is_power_of_two() {
-            self.b.ins().ishl_imm_u(i, bytes.trailing_zeros() as i64)
-        } else {
-            self.b.ins().imul_imm_s(i, bytes)
-        };
-        self.b.ins().iadd(ptr, off)
+        let off = self.cached(CacheKey::Scaled(i, bytes), |em| {
+            if bytes > 0 && (bytes as u64).is_power_of_two() {
+                let shift = em.int(i64::from(bytes.trailing_zeros()));
+                em.b.ins().ishl(i, shift)
+            } else {
+                em.b.ins().imul_imm_s(i, bytes)
+            }
+        });
+        self.cached(CacheKey::Sum(ptr, off), |em| em.b.ins().iadd(ptr, off))
     }
 
     /// `v + k` for an integer or pointer `v`, folded at emission when `v` is a constant or a
@@ -177,11 +194,15 @@ impl Emitter<'_> {
         if let Some(c) = self.known_int(v) {
             return self.b.ins().iconst(ty, c.wrapping_add(k));
         }
-        if let Some((base, c)) = self.constant_offset(v) {
-            let sum = c.wrapping_add(k);
-            return if sum == 0 { base } else { self.b.ins().iadd_imm_s(base, sum) };
+        let (base, sum) = match self.constant_offset(v) {
+            Some((base, c)) => (base, c.wrapping_add(k)),
+            None => (v, k),
+        };
+        if sum == 0 {
+            return base;
         }
-        self.b.ins().iadd_imm_s(v, k)
+        let c = self.cached(CacheKey::Const(ty, sum as u64 as u128), |em| em.b.ins().iconst(ty, sum));
+        self.cached(CacheKey::Sum(base, c), |em| em.b.ins().iadd(base, c))
     }
 
     /// The value of `v` if it is an `iconst`.
@@ -245,61 +266,44 @@ impl Emitter<'_> {
     }
 
     fn int(&mut self, x: i64) -> Value {
-        self.cached_const(types::I64, x as u64 as u128, |em| em.b.ins().iconst(types::I64, x))
+        self.cached(CacheKey::Const(types::I64, x as u64 as u128), |em| em.b.ins().iconst(types::I64, x))
     }
 
     /// A two-lane vector constant with both 64-bit lanes `lane`, from the constant pool.
     pub(crate) fn splat_const(&mut self, ty: Type, lane: u64) -> Value {
         let bits = u128::from(lane) * ((1 << 64) + 1);
-        self.cached_const(ty, bits, |em| {
+        self.cached(CacheKey::Const(ty, bits), |em| {
             let handle = em.b.func.dfg.constants.insert(ConstantData::from(bits.to_le_bytes().as_slice()));
             em.b.ins().vconst(ty, handle)
         })
     }
 
-    /// The constant `(ty, bits)` made by `make`, or the same constant made earlier in the
-    /// current block (which dominates the rest of the block; other blocks make their own).
-    pub(crate) fn cached_const(&mut self, ty: Type, bits: u128, make: impl FnOnce(&mut Self) -> Value) -> Value {
+    /// The value `key` made by `make`, or the same value made earlier in the current block
+    /// (which dominates the rest of the block; other blocks make their own): unrolled vector
+    /// math repeats dozens of coefficients per element, fused loops address one buffer
+    /// through several streams, and a gather and a scatter-add read the same index.
+    pub(crate) fn cached(&mut self, key: CacheKey, make: impl FnOnce(&mut Self) -> Value) -> Value {
         let block = self.b.current_block();
         if block != self.cache_block {
-            self.const_cache.clear();
+            self.block_cache.clear();
             self.cache_block = block;
         }
-        if let Some(&v) = self.const_cache.get(&(ty, bits)) {
+        if let Some(&v) = self.block_cache.get(&key) {
             return v;
         }
         let v = make(self);
-        self.const_cache.insert((ty, bits), v);
+        self.block_cache.insert(key, v);
         v
     }
 
-    /// `ptrs[s] + i · bytes[s]` for every stream, with one index product per distinct stride.
+    /// Forgets the loaded indices: a later kernel may reuse an index buffer's workspace.
+    pub(crate) fn forget_loaded_indices(&mut self) {
+        self.block_cache.retain(|k, _| !matches!(k, CacheKey::Index(_)));
+    }
+
+    /// `ptrs[s] + i · bytes[s]` for every stream (equal products and sums made once).
     fn advance_all(&mut self, ptrs: &[Value], i: Value, bytes: &[i64]) -> Vec<Value> {
-        if self.known_int(i).is_some() {
-            return ptrs.iter().zip(bytes).map(|(&p, &b)| self.advance(p, i, b)).collect();
-        }
-        let mut products: SmallVec<[(i64, Value); 4]> = SmallVec::new();
-        let mut out = Vec::with_capacity(ptrs.len());
-        for (&p, &b) in ptrs.iter().zip(bytes) {
-            if b == 0 {
-                out.push(p);
-                continue;
-            }
-            let off = match products.iter().find(|(pb, _)| *pb == b) {
-                Some(&(_, off)) => off,
-                None => {
-                    let off = if b > 0 && (b as u64).is_power_of_two() {
-                        self.b.ins().ishl_imm_u(i, b.trailing_zeros() as i64)
-                    } else {
-                        self.b.ins().imul_imm_s(i, b)
-                    };
-                    products.push((b, off));
-                    off
-                }
-            };
-            out.push(self.b.ins().iadd(p, off));
-        }
-        out
+        ptrs.iter().zip(bytes).map(|(&p, &b)| self.advance(p, i, b)).collect()
     }
 
     fn call_step(&mut self, call: &Call) -> Result<(), CodegenError> {

@@ -12,7 +12,7 @@ use smallvec::SmallVec;
 use tessera_graph::DType;
 
 use super::scalar::{Lanes, has_inline_math, vector_cost, vectorizable};
-use super::{Emitter, clif_type, flags_of};
+use super::{CacheKey, Emitter, clif_type, flags_of};
 use crate::CodegenError;
 use crate::expr::Expr;
 use crate::kernel::{Combine, Indexed, Kernel, KernelOut, Leaf, Mode, Output, Strided, elem_size};
@@ -148,6 +148,10 @@ struct Nest<'k> {
     acc_level: usize,
     vector: bool,
     unroll: usize,
+    /// Per leaf, its value when it is one value for the whole domain (a broadcast scalar),
+    /// loaded once before the loops (a workspace load inside a loop that stores cannot be
+    /// hoisted by Cranelift, nor anything computed from it).
+    invariant: Vec<Option<Value>>,
 }
 
 /// A register-tiled reduction (see [`Emitter::tile`]).
@@ -181,6 +185,7 @@ fn register_level(reduced: &[bool]) -> Option<usize> {
 impl Emitter<'_> {
     /// Emits one kernel.
     pub(crate) fn kernel(&mut self, kernel: &Kernel) -> Result<(), CodegenError> {
+        self.forget_loaded_indices();
         let k = normalize(kernel);
         let rank = k.domain.len();
         if k.outs.len() > 1 {
@@ -413,7 +418,19 @@ impl Emitter<'_> {
         while unroll > 1 && (inner < 8 * unroll || cost * unroll > budget) {
             unroll /= 2;
         }
-        let nest = Nest { k, streams, leaf_stream, outs, acc_level, vector, unroll };
+        let nonempty = k.domain.iter().all(|&d| d > 0);
+        let invariant = k
+            .leaves
+            .iter()
+            .zip(&leaf_stream)
+            .map(|(leaf, &s)| match leaf {
+                Leaf::Direct(st) if nonempty && streams[s].iter().all(|&b| b == 0) => {
+                    Some(self.b.ins().load(clif_type(st.dtype), movable(flags_of(st.base)), ptrs[s], 0))
+                }
+                _ => None,
+            })
+            .collect();
+        let nest = Nest { k, streams, leaf_stream, outs, acc_level, vector, unroll, invariant };
         self.level(&nest, 0, &ptrs)
     }
 
@@ -578,7 +595,7 @@ impl Emitter<'_> {
 
     /// The address of the element an indexed access reads or writes, with its bounds check.
     fn indexed_addr(&mut self, ix: &Indexed, data: Value, index: Value) -> Value {
-        let idx = self.b.ins().load(types::I64, flags_of(ix.index.base), index, 0);
+        let idx = self.cached(CacheKey::Index(index), |em| em.b.ins().load(types::I64, flags_of(ix.index.base), index, 0));
         if let Some(code) = ix.check {
             let ok = self.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, idx, ix.axis_len as i64);
             self.check(ok, code);
@@ -590,10 +607,11 @@ impl Emitter<'_> {
     /// One scalar element: load the leaves, evaluate, and feed every output.
     fn element(&mut self, n: &Nest<'_>, ptrs: &[Value]) -> Result<(), CodegenError> {
         let mut leaves = Vec::with_capacity(n.k.leaves.len());
-        for (leaf, &s) in n.k.leaves.iter().zip(&n.leaf_stream) {
-            let v = match leaf {
-                Leaf::Direct(st) => self.b.ins().load(clif_type(st.dtype), movable(flags_of(st.base)), ptrs[s], 0),
-                Leaf::Gather(ix) => {
+        for ((leaf, &s), invariant) in n.k.leaves.iter().zip(&n.leaf_stream).zip(&n.invariant) {
+            let v = match (leaf, invariant) {
+                (Leaf::Direct(_), &Some(x)) => x,
+                (Leaf::Direct(st), None) => self.b.ins().load(clif_type(st.dtype), movable(flags_of(st.base)), ptrs[s], 0),
+                (Leaf::Gather(ix), _) => {
                     let addr = self.indexed_addr(ix, ptrs[s], ptrs[s + 1]);
                     self.b.ins().load(clif_type(ix.data.dtype), flags_of(ix.data.base), addr, 0)
                 }
@@ -659,10 +677,11 @@ impl Emitter<'_> {
         u: usize,
     ) -> Result<(), CodegenError> {
         let mut leaves = Vec::with_capacity(n.k.leaves.len());
-        for (leaf, &s) in n.k.leaves.iter().zip(&n.leaf_stream) {
-            let v = match leaf {
-                Leaf::Direct(st) => self.load_x2(ptrs[s], bytes[s], flags_of(st.base)),
-                Leaf::Gather(ix) => {
+        for ((leaf, &s), invariant) in n.k.leaves.iter().zip(&n.leaf_stream).zip(&n.invariant) {
+            let v = match (leaf, invariant) {
+                (Leaf::Direct(_), &Some(x)) => self.b.ins().splat(types::F64X2, x),
+                (Leaf::Direct(st), None) => self.load_x2(ptrs[s], bytes[s], flags_of(st.base)),
+                (Leaf::Gather(ix), _) => {
                     // Two scalar gathers (x86 has no 128-bit gather before AVX2).
                     let flags = flags_of(ix.data.base);
                     let a0 = self.indexed_addr(ix, ptrs[s], ptrs[s + 1]);

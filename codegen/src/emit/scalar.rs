@@ -5,7 +5,7 @@ use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
 use tessera_graph::{BinaryOp, DType, UnaryOp};
 
-use super::Emitter;
+use super::{CacheKey, Emitter};
 use crate::CodegenError;
 use crate::expr::{Expr, ExprKind, Scalar};
 use crate::kernel::Combine;
@@ -110,7 +110,7 @@ impl Emitter<'_> {
 
     /// A scalar f64 constant.
     pub(crate) fn f64(&mut self, x: f64) -> Value {
-        self.cached_const(types::F64, u128::from(x.to_bits()), |em| em.b.ins().f64const(x))
+        self.cached(CacheKey::Const(types::F64, u128::from(x.to_bits())), |em| em.b.ins().f64const(x))
     }
 
     fn constant(&mut self, c: Scalar, lanes: Lanes) -> Value {
