@@ -79,10 +79,13 @@ pub fn summarize(
             quantities: values.len(),
         });
     }
+    // The quantities of one run usually have the same number of draws, so their rank
+    // normalizations share one table of normal scores (rebuilt only if the count changes).
+    let mut scores = NormalScores::default();
     names
         .iter()
         .zip(values)
-        .map(|(name, chains)| summary_row(name, chains))
+        .map(|(name, chains)| summary_row_with(name, chains, &mut scores))
         .collect()
 }
 
@@ -91,32 +94,53 @@ pub fn summary_row<C: AsRef<[f64]>>(
     name: &str,
     chains: &[C],
 ) -> Result<SummaryRow, DiagnosticsError> {
+    summary_row_with(name, chains, &mut NormalScores::default())
+}
+
+fn summary_row_with<C: AsRef<[f64]>>(
+    name: &str,
+    chains: &[C],
+    scores: &mut NormalScores,
+) -> Result<SummaryRow, DiagnosticsError> {
     let draws = Draws::new(name, chains)?;
-    let (hdi_lower, hdi_upper) = draws.hdi(HDI_PROB);
+    let ranked = Ranked::new(&draws);
+    let (hdi_lower, hdi_upper) = hdi_of_sorted(&ranked.sorted, HDI_PROB);
     let valid = draws.is_valid(1);
     let nan_unless = |ok: bool, f: &dyn Fn() -> f64| if ok { f() } else { f64::NAN };
+    // ess_bulk and the bulk half of R-hat use the same rank-normalized split draws.
+    let bulk = valid.then(|| ranked.bulk_scores(scores));
+    let r_hat = match &bulk {
+        Some(bulk) if draws.is_valid(2) => ranked.rhat(bulk, scores),
+        _ => f64::NAN,
+    };
     Ok(SummaryRow {
         name: name.to_string(),
         mean: draws.mean(),
         sd: draws.sd(),
         hdi_lower,
         hdi_upper,
-        mcse_mean: nan_unless(valid, &|| draws.mcse_mean()),
-        mcse_sd: nan_unless(valid, &|| draws.mcse_sd()),
-        ess_bulk: nan_unless(valid, &|| draws.ess_bulk()),
-        ess_tail: nan_unless(valid, &|| draws.ess_tail()),
-        r_hat: nan_unless(draws.is_valid(2), &|| draws.rhat()),
+        mcse_mean: nan_unless(valid, &|| draws.mcse_mean(&ranked.split)),
+        mcse_sd: nan_unless(valid, &|| draws.mcse_sd(&ranked.split)),
+        ess_bulk: bulk.as_ref().map_or(f64::NAN, Draws::ess),
+        ess_tail: nan_unless(valid, &|| ranked.ess_tail()),
+        r_hat,
     })
 }
 
 /// Bulk effective sample size (ESS of the rank-normalized split chains).
 pub fn ess_bulk<C: AsRef<[f64]>>(chains: &[C]) -> f64 {
-    with_valid(chains, 1, Draws::ess_bulk)
+    with_valid(chains, 1, |d| {
+        Ranked::new(d)
+            .bulk_scores(&mut NormalScores::default())
+            .ess()
+    })
 }
 
 /// Tail effective sample size: the smaller ESS of the 5% and 95% quantile indicators.
 pub fn ess_tail<C: AsRef<[f64]>>(chains: &[C]) -> f64 {
-    with_valid(chains, 1, Draws::ess_tail)
+    with_valid(chains, 1, |d| {
+        ess_tail_of(&d.split(), &sorted_copy(&d.values))
+    })
 }
 
 /// Effective sample size of the mean (split chains, not rank-normalized).
@@ -126,23 +150,28 @@ pub fn ess_mean<C: AsRef<[f64]>>(chains: &[C]) -> f64 {
 
 /// Rank-normalized split R-hat: the larger of the bulk and the folded (tail) R-hat.
 pub fn rhat<C: AsRef<[f64]>>(chains: &[C]) -> f64 {
-    with_valid(chains, 2, Draws::rhat)
+    with_valid(chains, 2, |d| {
+        let ranked = Ranked::new(d);
+        let mut scores = NormalScores::default();
+        let bulk = ranked.bulk_scores(&mut scores);
+        ranked.rhat(&bulk, &mut scores)
+    })
 }
 
 /// Monte Carlo standard error of the mean.
 pub fn mcse_mean<C: AsRef<[f64]>>(chains: &[C]) -> f64 {
-    with_valid(chains, 1, Draws::mcse_mean)
+    with_valid(chains, 1, |d| d.mcse_mean(&d.split()))
 }
 
 /// Monte Carlo standard error of the standard deviation.
 pub fn mcse_sd<C: AsRef<[f64]>>(chains: &[C]) -> f64 {
-    with_valid(chains, 1, Draws::mcse_sd)
+    with_valid(chains, 1, |d| d.mcse_sd(&d.split()))
 }
 
 /// The highest-density interval of probability `prob` over all draws (ArviZ's unimodal `hdi`).
 pub fn hdi<C: AsRef<[f64]>>(chains: &[C], prob: f64) -> (f64, f64) {
     match Draws::new("", chains) {
-        Ok(d) => d.hdi(prob),
+        Ok(d) => hdi_of_sorted(&sorted_copy(&d.values), prob),
         Err(_) => (f64::NAN, f64::NAN),
     }
 }
@@ -306,76 +335,36 @@ impl Draws {
         )
     }
 
-    /// Ranks over all draws (ties averaged), mapped to normal scores with Blom's offset.
-    fn z_scale(&self) -> Draws {
-        let n = self.values.len() as f64;
-        let ranks = average_ranks(&self.values);
-        let values = ranks
-            .iter()
-            .map(|r| normal_quantile((r - 0.375) / (n + 0.25)))
-            .collect();
+    /// Ranks over all draws (ties averaged), mapped to normal scores with Blom's offset;
+    /// `order` lists the draws in ascending order.
+    fn rank_normalized(&self, order: &[usize], scores: &mut NormalScores) -> Draws {
+        let scores = scores.for_count(self.values.len());
+        let mut values = vec![0.0; self.values.len()];
+        for_each_average_rank(&self.values, order, |i, twice_rank| {
+            values[i] = scores.score(twice_rank);
+        });
         Draws::from_values(self.chains, self.draws, values)
     }
 
-    fn ess_bulk(&self) -> f64 {
-        self.split().z_scale().ess()
-    }
-
-    fn ess_tail(&self) -> f64 {
-        let mut sorted = self.values.clone();
-        sorted.sort_by(f64::total_cmp);
-        let quantile_ess = |p: f64| {
-            let q = quantile_type7(&sorted, p);
-            self.map(|v| if v <= q { 1.0 } else { 0.0 }).split().ess()
-        };
-        quantile_ess(0.05).min(quantile_ess(0.95))
-    }
-
-    /// max(bulk, tail) with Python's `max` semantics (a NaN first argument wins).
-    fn rhat(&self) -> f64 {
-        let bulk = self.split().z_scale().rhat_classic();
-        let median = median(&self.values);
-        let tail = self
-            .map(|v| (v - median).abs())
-            .split()
-            .z_scale()
-            .rhat_classic();
-        if tail > bulk { tail } else { bulk }
-    }
-
-    fn mcse_mean(&self) -> f64 {
+    /// MCSE of the mean; `split` is `self.split()`, passed in to be shared.
+    fn mcse_mean(&self, split: &Draws) -> f64 {
         let n = self.values.len() as f64;
         let mean = self.mean();
         let sum_sq: f64 = self.values.iter().map(|v| (v - mean).powi(2)).sum();
-        (sum_sq / (n - 1.0) / self.split().ess()).sqrt()
+        (sum_sq / (n - 1.0) / split.ess()).sqrt()
     }
 
-    fn mcse_sd(&self) -> f64 {
+    /// MCSE of the sd; `split` is `self.split()`, passed in to be shared.
+    fn mcse_sd(&self, split: &Draws) -> f64 {
         let mean = self.mean();
-        let squared = self.map(|v| (v - mean).powi(2));
+        let square = |v: f64| (v - mean).powi(2);
+        let squared = self.map(square);
         let evar = squared.mean();
-        let ess = squared.split().ess();
+        // Squaring each draw commutes with splitting the chains.
+        let ess = split.map(square).ess();
         let mean_fourth = mean_of(squared.values.iter().map(|s| s * s), squared.values.len());
         let varvar = (mean_fourth - evar * evar) / ess;
         (varvar / evar / 4.0).sqrt()
-    }
-
-    fn hdi(&self, prob: f64) -> (f64, f64) {
-        let mut sorted = self.values.clone();
-        sorted.sort_by(f64::total_cmp);
-        let n = sorted.len();
-        let width_in_draws = ((prob * n as f64).floor() as usize).min(n.saturating_sub(1));
-        let n_intervals = n - width_in_draws;
-        let mut best = 0;
-        let mut best_width = f64::INFINITY;
-        for i in 0..n_intervals {
-            let width = sorted[i + width_in_draws] - sorted[i];
-            if width < best_width {
-                best_width = width;
-                best = i;
-            }
-        }
-        (sorted[best], sorted[best + width_in_draws])
     }
 
     /// The classic (non-split) potential scale reduction of the chains as given.
@@ -419,9 +408,159 @@ impl Draws {
     }
 }
 
-/// Lazily computed mean (over chains) autocovariance of centred chains.
+/// One quantity's draws prepared for every diagnostic that needs ranks or order statistics,
+/// so that the summary sorts them once instead of once per diagnostic.
+struct Ranked {
+    /// The split chains, on which ArviZ computes ESS and R-hat.
+    split: Draws,
+    /// Indices into `split.values` in ascending order.
+    order: Vec<usize>,
+    /// Every draw in ascending order (with odd chains, including the middle draws that
+    /// splitting drops).
+    sorted: Vec<f64>,
+}
+
+impl Ranked {
+    fn new(draws: &Draws) -> Self {
+        let split = draws.split();
+        let order = ascending_order(&split.values);
+        let sorted = if split.values.len() == draws.values.len() {
+            // Splitting even chains only regroups the draws, so they sort to the same values.
+            order.iter().map(|&i| split.values[i]).collect()
+        } else {
+            sorted_copy(&draws.values)
+        };
+        Self {
+            split,
+            order,
+            sorted,
+        }
+    }
+
+    /// ArviZ's `z_scale(split(x))`: the split draws rank-normalized over all of them.
+    fn bulk_scores(&self, scores: &mut NormalScores) -> Draws {
+        self.split.rank_normalized(&self.order, scores)
+    }
+
+    fn ess_tail(&self) -> f64 {
+        ess_tail_of(&self.split, &self.sorted)
+    }
+
+    /// max(bulk, tail) with Python's `max` semantics (a NaN first argument wins);
+    /// `bulk_scores` is `self.bulk_scores(..)`, passed in to be shared with ess_bulk.
+    fn rhat(&self, bulk_scores: &Draws, scores: &mut NormalScores) -> f64 {
+        let bulk = bulk_scores.rhat_classic();
+        let tail = self.folded_scores(scores).rhat_classic();
+        if tail > bulk { tail } else { bulk }
+    }
+
+    /// The split draws folded around the median of all draws, then rank-normalized.
+    fn folded_scores(&self, scores: &mut NormalScores) -> Draws {
+        let median = median_of_sorted(&self.sorted);
+        let folded = self.split.map(|v| (v - median).abs());
+        let order = self
+            .folded_order(&folded.values, median)
+            .unwrap_or_else(|| ascending_order(&folded.values));
+        folded.rank_normalized(&order, scores)
+    }
+
+    /// The ascending order of `folded` (the split draws' distances to `median`) without a
+    /// sort: in ascending order of the draws the distances fall up to the median and rise
+    /// after it, so their order is a merge of those two runs. `None` when a distance is NaN
+    /// (infinite draws), where the runs are no longer monotone.
+    fn folded_order(&self, folded: &[f64], median: f64) -> Option<Vec<usize>> {
+        if folded.iter().any(|f| f.is_nan()) {
+            return None;
+        }
+        let values = &self.split.values;
+        // `v - median` is monotone in `v` (rounding is monotone), so this is a partition.
+        let below = self.order.partition_point(|&i| values[i] - median <= 0.0);
+        let (falling, rising) = self.order.split_at(below);
+        Some(merge_ascending(
+            falling.iter().rev().copied(),
+            rising.iter().copied(),
+            folded,
+        ))
+    }
+}
+
+/// Tail ESS: the smaller ESS of the 5% and 95% quantile indicators of the `split` draws;
+/// `sorted` holds all the draws in ascending order.
+fn ess_tail_of(split: &Draws, sorted: &[f64]) -> f64 {
+    let quantile_ess = |p: f64| {
+        let q = quantile_type7(sorted, p);
+        // The indicator of each draw commutes with splitting the chains.
+        split.map(|v| if v <= q { 1.0 } else { 0.0 }).ess()
+    };
+    quantile_ess(0.05).min(quantile_ess(0.95))
+}
+
+/// ArviZ's unimodal HDI: the narrowest interval spanning `floor(prob * n)` sorted draws.
+fn hdi_of_sorted(sorted: &[f64], prob: f64) -> (f64, f64) {
+    let n = sorted.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN);
+    }
+    let width_in_draws = ((prob * n as f64).floor() as usize).min(n - 1);
+    let n_intervals = n - width_in_draws;
+    let mut best = 0;
+    let mut best_width = f64::INFINITY;
+    for i in 0..n_intervals {
+        let width = sorted[i + width_in_draws] - sorted[i];
+        if width < best_width {
+            best_width = width;
+            best = i;
+        }
+    }
+    (sorted[best], sorted[best + width_in_draws])
+}
+
+/// Blom's normal scores `normal_quantile((r - 3/8) / (n + 1/4))` of the integer ranks `r`
+/// of `n` draws, computed once and reused by every rank normalization of `n` draws.
+#[derive(Debug, Default)]
+struct NormalScores {
+    by_rank: Vec<f64>,
+}
+
+impl NormalScores {
+    /// The scores for `count` draws, recomputed only when `count` changes.
+    fn for_count(&mut self, count: usize) -> &Self {
+        if self.by_rank.len() != count {
+            self.by_rank = (1..=count).map(|r| blom_score(r as f64, count)).collect();
+        }
+        self
+    }
+
+    /// The score of the rank `twice_rank / 2`; only ties give half ranks, which are rare
+    /// enough to compute each time.
+    fn score(&self, twice_rank: usize) -> f64 {
+        let cached = match twice_rank % 2 {
+            0 => (twice_rank / 2)
+                .checked_sub(1)
+                .and_then(|i| self.by_rank.get(i)),
+            _ => None,
+        };
+        cached
+            .copied()
+            .unwrap_or_else(|| blom_score(twice_rank as f64 / 2.0, self.by_rank.len()))
+    }
+}
+
+fn blom_score(rank: f64, count: usize) -> f64 {
+    normal_quantile((rank - 0.375) / (count as f64 + 0.25))
+}
+
+/// Chains whose lagged sums `AutoCovariance::at` accumulates side by side.
+const CHAIN_BLOCK: usize = 8;
+
+/// Mean (over chains) autocovariance of centred chains, computed lag by lag on demand.
 struct AutoCovariance {
-    centred: Vec<Vec<f64>>,
+    /// Centred draws stored draw-major in blocks of `CHAIN_BLOCK` chains
+    /// (`centred[(block * draws + draw) * CHAIN_BLOCK + lane]`, zero-padded), so that one
+    /// pass over the draws advances a block's sums together: they are independent, which
+    /// lets the CPU overlap them, while each keeps its sequential order (and rounding).
+    centred: Vec<f64>,
+    chains: usize,
     draws: usize,
     mean_var: f64,
     var_plus: f64,
@@ -446,16 +585,18 @@ impl Rho {
 impl AutoCovariance {
     fn new(draws: &Draws) -> Self {
         let n = draws.draws as f64;
-        let centred: Vec<Vec<f64>> = (0..draws.chains)
-            .map(|c| {
-                let chain = draws.chain(c);
-                let m = mean(chain);
-                chain.iter().map(|v| v - m).collect()
-            })
-            .collect();
         let chain_means: Vec<f64> = (0..draws.chains).map(|c| mean(draws.chain(c))).collect();
+        let blocks = draws.chains.div_ceil(CHAIN_BLOCK);
+        let mut centred = vec![0.0; blocks * draws.draws * CHAIN_BLOCK];
+        for (c, m) in chain_means.iter().enumerate() {
+            let (block, lane) = (c / CHAIN_BLOCK, c % CHAIN_BLOCK);
+            for (i, v) in draws.chain(c).iter().enumerate() {
+                centred[(block * draws.draws + i) * CHAIN_BLOCK + lane] = v - m;
+            }
+        }
         let mut this = Self {
             centred,
+            chains: draws.chains,
             draws: draws.draws,
             mean_var: 0.0,
             var_plus: 0.0,
@@ -471,15 +612,13 @@ impl AutoCovariance {
     /// Mean over chains of the biased autocovariance at `lag` (as ArviZ's FFT computes it).
     fn at(&self, lag: usize) -> f64 {
         let n = self.draws;
-        let per_chain = self.centred.iter().map(|c| {
-            c[..n - lag]
-                .iter()
-                .zip(&c[lag..])
-                .map(|(a, b)| a * b)
-                .sum::<f64>()
-                / n as f64
-        });
-        mean_of(per_chain, self.centred.len())
+        let per_chain = self
+            .centred
+            .chunks_exact(n * CHAIN_BLOCK)
+            .flat_map(|block| lagged_sums(block, lag))
+            .take(self.chains)
+            .map(|sum| sum / n as f64);
+        mean_of(per_chain, self.chains)
     }
 
     fn rho_at(&self, lag: usize) -> f64 {
@@ -522,6 +661,21 @@ impl AutoCovariance {
     }
 }
 
+/// For each lane of a block of draw-major chains, the sum over draws of
+/// `x[draw] * x[draw + lag]`.
+fn lagged_sums(block: &[f64], lag: usize) -> [f64; CHAIN_BLOCK] {
+    // -0.0 is where `Iterator::sum` starts, so the sums round exactly as a `sum()` would.
+    let mut sums = [-0.0; CHAIN_BLOCK];
+    let early = block.chunks_exact(CHAIN_BLOCK);
+    let late = block[lag * CHAIN_BLOCK..].chunks_exact(CHAIN_BLOCK);
+    for (a, b) in early.zip(late) {
+        for ((sum, x), y) in sums.iter_mut().zip(a).zip(b) {
+            *sum += x * y;
+        }
+    }
+    sums
+}
+
 fn mean(values: &[f64]) -> f64 {
     mean_of(values.iter().copied(), values.len())
 }
@@ -536,16 +690,129 @@ fn variance(values: &[f64], ddof: f64) -> f64 {
     values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() as f64 - ddof)
 }
 
-/// numpy's median: the middle value, or the mean of the two middle values.
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
+/// numpy's median of sorted values: the middle value, or the mean of the two middle values.
+fn median_of_sorted(sorted: &[f64]) -> f64 {
     let n = sorted.len();
     match n {
         0 => f64::NAN,
         _ if n % 2 == 1 => sorted[n / 2],
         _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
+}
+
+/// The values in ascending `f64::total_cmp` order. Values that compare equal have equal
+/// bits, so an unstable sort gives exactly what a stable one would.
+fn sorted_copy(values: &[f64]) -> Vec<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    sorted
+}
+
+/// Indices of `values` in ascending `f64::total_cmp` order, equal values by index (as a
+/// stable sort would leave them).
+fn ascending_order(values: &[f64]) -> Vec<usize> {
+    let keyed = bucket_sorted(values).unwrap_or_else(|| {
+        let mut keyed = keyed_by_value(values);
+        keyed.sort_unstable();
+        keyed
+    });
+    keyed.into_iter().map(|(_, i)| i).collect()
+}
+
+/// `(key, index)` pairs: sorting integer keys, index included, is faster than sorting
+/// indices through an indirect comparison, and the index makes the order fully determined.
+fn keyed_by_value(values: &[f64]) -> Vec<(u64, usize)> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| (total_order_key(v), i))
+        .collect()
+}
+
+/// The `(key, index)` pairs of `values` sorted by first dealing them into equal-width
+/// buckets of value: the buckets come in value order, so only each bucket's few pairs need
+/// sorting, which is close to linear time for draws. `None` for non-finite values.
+fn bucket_sorted(values: &[f64]) -> Option<Vec<(u64, usize)>> {
+    let (lowest, highest) = finite_range(values)?;
+    let buckets = values.len() / 2 + 1;
+    let scale = (buckets - 1) as f64 / (highest - lowest);
+    if !(scale.is_finite() && scale > 0.0) {
+        return None;
+    }
+    // Each rounding step is monotone, so a larger value never lands in an earlier bucket.
+    let bucket_of = |v: f64| (((v - lowest) * scale) as usize).min(buckets - 1);
+    let mut starts = vec![0; buckets + 1];
+    for &v in values {
+        starts[bucket_of(v) + 1] += 1;
+    }
+    for b in 1..=buckets {
+        starts[b] += starts[b - 1];
+    }
+    let mut next = starts.clone();
+    let mut keyed = vec![(0, 0); values.len()];
+    for (i, &v) in values.iter().enumerate() {
+        let b = bucket_of(v);
+        keyed[next[b]] = (total_order_key(v), i);
+        next[b] += 1;
+    }
+    for bucket in starts.windows(2) {
+        keyed[bucket[0]..bucket[1]].sort_unstable();
+    }
+    Some(keyed)
+}
+
+/// The smallest and largest value, or `None` if any value is NaN or infinite.
+fn finite_range(values: &[f64]) -> Option<(f64, f64)> {
+    values
+        .iter()
+        .try_fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            v.is_finite().then(|| (lo.min(v), hi.max(v)))
+        })
+}
+
+/// An unsigned key ordered as `f64::total_cmp` orders the values.
+fn total_order_key(value: f64) -> u64 {
+    let bits = value.to_bits();
+    if bits >> 63 == 1 {
+        // Negative: larger magnitudes must come first.
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+/// Merges two sequences of indices, each ascending in `keys`, into one ascending order.
+fn merge_ascending(
+    mut first: impl Iterator<Item = usize>,
+    mut second: impl Iterator<Item = usize>,
+    keys: &[f64],
+) -> Vec<usize> {
+    let mut merged = Vec::with_capacity(keys.len());
+    let (mut a, mut b) = (first.next(), second.next());
+    loop {
+        match (a, b) {
+            (Some(i), Some(j)) if keys[i] <= keys[j] => {
+                merged.push(i);
+                a = first.next();
+            }
+            (Some(_), Some(j)) => {
+                merged.push(j);
+                b = second.next();
+            }
+            (Some(i), None) => {
+                merged.push(i);
+                merged.extend(first);
+                break;
+            }
+            (None, Some(j)) => {
+                merged.push(j);
+                merged.extend(second);
+                break;
+            }
+            (None, None) => break,
+        }
+    }
+    merged
 }
 
 /// The type-7 quantile of sorted values, computed with the same floating-point steps as
@@ -565,11 +832,10 @@ fn quantile_type7(sorted: &[f64], p: f64) -> f64 {
     (1.0 - gamma) * sorted[k - 1] + gamma * sorted[k]
 }
 
-/// 1-based ranks with ties given their average rank (scipy's `rankdata(method="average")`).
-fn average_ranks(values: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..values.len()).collect();
-    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
-    let mut ranks = vec![0.0; values.len()];
+/// Calls `visit(i, twice_rank)` for every index `i` of `order` (the ascending order of
+/// `values`) with twice its 1-based rank, ties (`==`, so never NaNs) sharing the mean of
+/// their ranks as in scipy's `rankdata(method="average")`. Doubled to stay an integer.
+fn for_each_average_rank(values: &[f64], order: &[usize], mut visit: impl FnMut(usize, usize)) {
     let mut start = 0;
     while start < order.len() {
         let mut end = start + 1;
@@ -577,12 +843,21 @@ fn average_ranks(values: &[f64]) -> Vec<f64> {
             end += 1;
         }
         // Positions start..end (0-based) share the mean of the 1-based ranks start+1..=end.
-        let shared = (start + 1 + end) as f64 / 2.0;
+        let twice_rank = start + 1 + end;
         for &i in &order[start..end] {
-            ranks[i] = shared;
+            visit(i, twice_rank);
         }
         start = end;
     }
+}
+
+/// 1-based ranks with ties given their average rank (scipy's `rankdata(method="average")`).
+#[cfg(test)]
+fn average_ranks(values: &[f64]) -> Vec<f64> {
+    let mut ranks = vec![0.0; values.len()];
+    for_each_average_rank(values, &ascending_order(values), |i, twice_rank| {
+        ranks[i] = twice_rank as f64 / 2.0;
+    });
     ranks
 }
 
@@ -653,5 +928,83 @@ mod tests {
                 .is_some_and(|h| h.contains("hdi_3%") && h.contains("r_hat"))
         );
         assert!(table.contains("theta"));
+    }
+
+    /// The order a stable sort by `f64::total_cmp` gives, for comparison.
+    fn stable_order(values: &[f64]) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..values.len()).collect();
+        order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+        order
+    }
+
+    #[test]
+    fn ascending_order_is_the_stable_total_order() {
+        let spread: Vec<f64> = (0..200)
+            .map(|i| ((i * 37) % 101) as f64 * 0.3 - 7.0)
+            .collect();
+        let cases = [
+            spread.clone(),
+            spread.iter().map(|v| v.round()).collect(),
+            vec![0.0, -0.0, 1.0, -0.0, 0.0, -1.0, 1e-300, -1e-300],
+            vec![
+                3.0,
+                f64::NAN,
+                -1.0,
+                f64::INFINITY,
+                -f64::NAN,
+                f64::NEG_INFINITY,
+                3.0,
+            ],
+            vec![-1e308, 1e308, 0.0, 5.0, -5.0],
+            vec![2.0; 9],
+            vec![7.0],
+        ];
+        for values in cases {
+            assert_eq!(
+                ascending_order(&values),
+                stable_order(&values),
+                "{values:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn folded_order_sorts_the_distances_to_the_median() {
+        let chains: Vec<Vec<f64>> = (0..4)
+            .map(|c| {
+                (0..31)
+                    .map(|i| ((i * 17 + c * 5) % 23) as f64 / 2.0)
+                    .collect()
+            })
+            .collect();
+        let Ok(draws) = Draws::new("x", &chains) else {
+            panic!("valid draws")
+        };
+        let ranked = Ranked::new(&draws);
+        let median = median_of_sorted(&ranked.sorted);
+        let folded = ranked.split.map(|v| (v - median).abs());
+        let Some(order) = ranked.folded_order(&folded.values, median) else {
+            panic!("finite draws have a folded order")
+        };
+        let in_order: Vec<f64> = order.iter().map(|&i| folded.values[i]).collect();
+        let mut sorted = folded.values.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(in_order, sorted);
+    }
+
+    #[test]
+    fn bulk_scores_are_shared_between_rows_of_different_sizes() {
+        let short = vec![vec![1.0, 3.0, 2.0, 5.0, 4.0, 0.5]; 2];
+        let long = vec![(0..40).map(|i| ((i * 7) % 13) as f64).collect::<Vec<_>>(); 3];
+        let names = vec!["short".to_string(), "long".to_string(), "again".to_string()];
+        let Ok(rows) = summarize(&names, &[short.clone(), long.clone(), short.clone()]) else {
+            panic!("valid draws")
+        };
+        for (row, chains) in rows.iter().zip([&short, &long, &short]) {
+            let Ok(alone) = summary_row(&row.name, chains) else {
+                panic!("valid draws")
+            };
+            assert_eq!(row, &alone);
+        }
     }
 }
