@@ -15,6 +15,8 @@ fn broadcast_file() {
         ("gather of a strided range → slice", "%x: f64[6]", "f64[3]", "%i:i64[3] = const [5, 3, 1]\n%0:f64[3] = gather[axis=0] %x, %i", "%0"),
         ("scatter_add of zeros → zeros", "%x: f64[3]", "f64[3]", "%u:f64[2] = const [0.0, 0.0]\n%i:i64[2] = const [0, 2]\n%0:f64[3] = scatter_add[axis=0, size=3] %u, %i\n%1:f64[3] = add %0, %x", "%1"),
         ("scatter_add with the identity index → updates", "%u: f64[3]", "f64[3]", "%i:i64[3] = const [0, 1, 2]\n%0:f64[3] = scatter_add[axis=0, size=3] %u, %i", "%0"),
+        ("sum of scatter_adds → one scatter_add", "%u: f64[2], %v: f64[1], %w: f64[2]", "f64[5]", "%i:i64[2] = const [0, 3]\n%j:i64[1] = const [3]\n%k:i64[2] = const [4, 1]\n%0:f64[5] = scatter_add[axis=0, size=5] %u, %i\n%1:f64[5] = scatter_add[axis=0, size=5] %v, %j\n%2:f64[5] = scatter_add[axis=0, size=5] %w, %k\n%3:f64[5] = add %0, %1\n%4:f64[5] = add %3, %2", "%4"),
+        ("scatter_adds of rows → one scatter_add", "%u: f64[2,3], %v: f64[1,3]", "f64[4,3]", "%i:i64[2] = const [0, 2]\n%j:i64[1] = const [2]\n%0:f64[4,3] = scatter_add[axis=0, size=4] %u, %i\n%1:f64[4,3] = scatter_add[axis=0, size=4] %v, %j\n%2:f64[4,3] = add %0, %1", "%2"),
     ];
     let mut out = String::new();
     for (title, sig, ret, body, r) in cases {
@@ -37,4 +39,22 @@ fn scatter_add_with_a_partial_index_stays() {
     assert_not_fired(&src, "scatter_add_trivial");
     let full = program("%u: f64[3]", "f64[3]", "%i:i64[3] = const [0, 1, 2]\n%0:f64[3] = scatter_add[axis=0, size=3] %u, %i", "%0");
     assert_fired(&full, "scatter_add_trivial");
+}
+
+#[test]
+fn scatter_adds_used_elsewhere_or_of_other_shapes_stay() {
+    let shared = program(
+        "%u: f64[2], %v: f64[1]",
+        "(f64[5], f64[5])",
+        "%i:i64[2] = const [0, 3]\n%j:i64[1] = const [3]\n%0:f64[5] = scatter_add[axis=0, size=5] %u, %i\n%1:f64[5] = scatter_add[axis=0, size=5] %v, %j\n%2:f64[5] = add %0, %1",
+        "%2, %0",
+    );
+    assert_not_fired(&shared, "scatter_add_merge");
+    let other_axis = program(
+        "%u: f64[2,2], %v: f64[2,1]",
+        "f64[2,2]",
+        "%i:i64[2] = const [0, 1]\n%j:i64[1] = const [1]\n%0:f64[2,2] = scatter_add[axis=0, size=2] %u, %i\n%1:f64[2,2] = scatter_add[axis=1, size=2] %v, %j\n%2:f64[2,2] = add %0, %1",
+        "%2",
+    );
+    assert_not_fired(&other_axis, "scatter_add_merge");
 }

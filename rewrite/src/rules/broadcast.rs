@@ -1,6 +1,9 @@
 //! Shapes and indexing: transpose and reshape chains collapsed, identity shape ops removed,
 //! broadcasts folded into elementwise consumers, gathers of constant ranges turned into
-//! slices, trivial scatter-adds removed. All exact (they only move elements).
+//! slices, trivial scatter-adds removed, sums of scatter-adds into one tensor merged (the
+//! gradient of a parameter vector read through several slices is one scatter, not a zero fill
+//! and an add per slice). Exact, except that merged scatter-adds may add updates that share
+//! an index in another order.
 
 use smallvec::SmallVec;
 use tessera_graph::{Axes, ConstData, NodeId, Op, SliceRange};
@@ -16,6 +19,7 @@ pub(crate) fn rules() -> Vec<Rule> {
         func_rule!(broadcast_into_elementwise, ["*"], broadcast_into_elementwise), // f(broadcast a, b) → broadcast f(a, b)
         func_rule!(gather_range_to_slice, ["gather"], gather_range_to_slice), // take(a, [k, k+s, …]) → a[k::s]
         func_rule!(scatter_add_trivial, ["scatter_add"], scatter_add_trivial), // scatter_add(0, i) → 0; scatter_add(u, 0..n) → u
+        func_rule!(scatter_add_merge, ["add"], scatter_add_merge), // scatter_add(u, i) + scatter_add(v, j) → scatter_add(u ++ v, i ++ j)
     ]
 }
 
@@ -129,4 +133,20 @@ fn scatter_add_trivial(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
     let c = ctx.as_const(idx)?;
     let r = index_range(c.data(), size)?;
     (c.shape().rank() == 1 && r.start == 0 && r.step == 1 && r.len == size).then_some(u)
+}
+
+fn scatter_add_merge(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
+    let (a, b) = (ctx.operand(id, 0), ctx.operand(id, 1));
+    let (Op::ScatterAdd { axis, size }, Op::ScatterAdd { axis: axis_b, size: size_b }) = (ctx.op(a).clone(), ctx.op(b).clone()) else {
+        return None;
+    };
+    // Only when the two scatters go away (else the graph grows) and their indices are lists.
+    let (u, i, v, j) = (ctx.operand(a, 0), ctx.operand(a, 1), ctx.operand(b, 0), ctx.operand(b, 1));
+    let lists = ctx.ty(i).shape.rank() == 1 && ctx.ty(j).shape.rank() == 1;
+    if (axis, size) != (axis_b, size_b) || !lists || ctx.uses(a) != 1 || ctx.uses(b) != 1 {
+        return None;
+    }
+    let updates = ctx.add(Op::Concatenate { axis }, &[u, v])?;
+    let index = ctx.add(Op::Concatenate { axis: 0 }, &[i, j])?;
+    ctx.add(Op::ScatterAdd { axis, size }, &[updates, index])
 }

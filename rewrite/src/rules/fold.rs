@@ -3,7 +3,8 @@
 //! Folding evaluates a node whose operands are all constants with `tessera_graph::eval_op`, so
 //! the folded value is by definition what the interpreter would compute. It is skipped for
 //! `broadcast_to` and for results larger than [`MAX_FOLDED_ELEMENTS`] (or larger than every
-//! operand): materializing a broadcast as a big constant costs memory and helps nobody.
+//! operand, or for a concatenation than all of them): materializing a broadcast as a big
+//! constant costs memory and helps nobody.
 //! Note: folding happens in every pass, so a wholly constant unstable expression such as
 //! `log(sigmoid(-800.0))` folds to the interpreter's value (−inf) before stabilization can
 //! see it; stabilization is about expressions of inputs.
@@ -31,11 +32,15 @@ fn fold_constants(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
         return None;
     }
     let consts: Vec<&Constant> = node.operands.iter().map(|&o| ctx.g.node(o).op.as_const()).collect::<Option<_>>()?;
-    let largest = consts.iter().map(|c| c.shape().size()).max().unwrap_or(1).max(1);
+    // Joining constants copies each element once; anything else may not grow the data.
+    let limit = match node.op {
+        Op::Concatenate { .. } | Op::Stack { .. } => consts.iter().map(|c| c.shape().size()).sum(),
+        _ => consts.iter().map(|c| c.shape().size()).max().unwrap_or(1).max(1),
+    };
     let size = node.ty.shape.size();
     // Checked before the operands are copied out: data matrices are often all-constant
     // operands of nodes too large to fold.
-    if size > MAX_FOLDED_ELEMENTS || size > largest {
+    if size > MAX_FOLDED_ELEMENTS || size > limit {
         return None;
     }
     let args: Vec<Value> = consts.into_iter().map(Value::from_constant).collect();
