@@ -220,7 +220,7 @@ fn bench_reports_stages_and_evaluation_time() {
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["dim"], 10);
     let stages = &report["compile_median"];
-    let sum: f64 = ["parse_ms", "bind_ms", "rewrite_ms", "gradient_ms", "lowering_ms", "cranelift_ms"].iter().map(|k| stages[k].as_f64().unwrap()).sum();
+    let sum: f64 = ["parse_ms", "data_ms", "bind_ms", "rewrite_ms", "gradient_ms", "lowering_ms", "cranelift_ms"].iter().map(|k| stages[k].as_f64().unwrap()).sum();
     assert!((sum - stages["compile_ms"].as_f64().unwrap()).abs() < 1e-9);
     let eval = report["eval_us"].as_f64().unwrap();
     assert!(eval > 0.0 && eval < 1000.0, "{eval}");

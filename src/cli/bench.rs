@@ -108,6 +108,7 @@ fn median_times(runs: &[StageTimes]) -> StageTimes {
     };
     StageTimes {
         parse: med(|t| t.parse),
+        data: med(|t| t.data),
         bind: med(|t| t.bind),
         rewrite: med(|t| t.rewrite),
         gradient: med(|t| t.gradient),
@@ -128,6 +129,7 @@ fn bench_json(name: &str, model: &CompiledModel, first: &StageTimes, median: &St
             map.insert(format!("{stage}_ms"), serde_json::json!(ms(d)));
         }
         map.insert("compile_ms".into(), serde_json::json!(ms(t.compile_total())));
+        map.insert("compile_given_data_ms".into(), serde_json::json!(ms(t.compile_given_data())));
         map.insert("total_ms".into(), serde_json::json!(ms(t.total())));
         serde_json::Value::Object(map)
     };
@@ -159,6 +161,7 @@ fn bench_text(name: &str, model: &CompiledModel, first: &StageTimes, median: &St
         let _ = writeln!(out, "{stage:<12} {:>12.3} {:>12.3}", ms(*a), ms(b));
     }
     let _ = writeln!(out, "{:<12} {:>12.3} {:>12.3}   (model file -> callable logp+gradient)", "compile", ms(first.compile_total()), ms(median.compile_total()));
+    let _ = writeln!(out, "{:<12} {:>12.3} {:>12.3}   (the same without reading the data JSON)", "given data", ms(first.compile_given_data()), ms(median.compile_given_data()));
     let _ = writeln!(out, "{:<12} {:>12.3} {:>12.3}   (with the constrained-values function)", "total", ms(first.total()), ms(median.total()));
     let n = &model.nodes;
     let _ = writeln!(

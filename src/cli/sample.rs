@@ -133,11 +133,12 @@ fn compile_line(model: &CompiledModel) -> String {
     let t = &model.times;
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     format!(
-        "compiled {} parameters in {:.2} ms (parse {:.2}, bind {:.2}, rewrite {:.2}, gradient {:.2}, lowering {:.2}, cranelift {:.2}, constrained {:.2}); \
+        "compiled {} parameters in {:.2} ms (parse {:.2}, data {:.2}, bind {:.2}, rewrite {:.2}, gradient {:.2}, lowering {:.2}, cranelift {:.2}, constrained {:.2}); \
          {} nodes -> {} after rewriting, {} with gradient",
         model.dim(),
         ms(t.total()),
         ms(t.parse),
+        ms(t.data),
         ms(t.bind),
         ms(t.rewrite),
         ms(t.gradient),
