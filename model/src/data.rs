@@ -821,7 +821,7 @@ struct ScannedNumber {
 /// significant digits and a small decimal exponent — most data — take Clinger's fast path:
 /// the mantissa and the power of ten are exact doubles, so one multiplication or division
 /// rounds correctly; everything else goes to the standard library's parser.
-#[inline]
+#[inline(always)]
 fn scan_number(text: &str, pos: usize) -> Option<ScannedNumber> {
     let bytes = text.as_bytes();
     const POW10: [f64; 23] = [
