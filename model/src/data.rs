@@ -832,7 +832,11 @@ fn scan_number(text: &str, pos: usize) -> Option<ScannedNumber> {
     let mut pos = pos;
     let negative = bytes.get(pos) == Some(&b'-');
     pos += usize::from(negative);
-    let (int_end, mut mantissa) = digit_run(bytes, pos, 0);
+    // A one-digit integer part ("0.35", "-1.2", "3,") is the common case: skip the SWAR probe.
+    let (int_end, mut mantissa) = match (bytes.get(pos), bytes.get(pos + 1)) {
+        (Some(&d), Some(next)) if d.is_ascii_digit() && !next.is_ascii_digit() => (pos + 1, u64::from(d - b'0')),
+        _ => digit_run(bytes, pos, 0),
+    };
     if int_end == pos {
         return None;
     }
