@@ -209,6 +209,10 @@ fn json_shape(name: &str, value: &Json) -> Result<Vec<usize>, FieldIssue> {
             None => break,
         }
     }
+    // Rows of a list the one-pass reader refused (ragged, or holding a non-number) are arrays.
+    if let Json::Array(a) = probe {
+        shape.extend_from_slice(&a.shape);
+    }
     check_rect(name, value, &shape, &mut Vec::new())?;
     Ok(shape)
 }
@@ -1058,13 +1062,13 @@ mod tests {
                 .to_f64_vec(),
             Vec::<f64>::new()
         );
-        assert!(
-            d.read("c", ElemKind::Real, &[2, 2])
-                .unwrap()
-                .unwrap_err()
-                .message
-                .contains("rectangular")
+        // The short row is the one blamed.
+        assert_eq!(
+            d.read("c", ElemKind::Real, &[2, 2]).unwrap().unwrap_err().message,
+            "`c[1]` has shape [1] unlike its siblings: lists must be rectangular"
         );
+        let mixed = DataSet::from_json(r#"{"m": [[1, 2], [3, 4], "x"]}"#, "d.json").unwrap();
+        assert_eq!(mixed.read("m", ElemKind::Real, &[3, 2]).unwrap().unwrap_err().message, "`m[2]` is a string, not a number");
         assert!(
             d.read("d", ElemKind::Real, &[2])
                 .unwrap()
