@@ -331,24 +331,19 @@ fn read_field(
     let mut numbers = Vec::new();
     numbers_of(value, &mut numbers);
     let index_of = |k: usize| index_text(shape, k);
-    let array =
-        |data| ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| internal(value.span(), e));
     match kind {
         ElemKind::Real => {
             if let Some(k) = numbers.iter().position(|n| !n.0.is_finite()) {
                 return Err(not_finite(name, &index_of(k), numbers[k].2));
             }
-            Ok(Value::F64(array(numbers.iter().map(|n| n.0).collect())?))
+            Ok(Value::F64(shaped(shape, numbers.iter().map(|n| n.0).collect(), value.span())?))
         }
         ElemKind::Int => {
             let mut data = Vec::with_capacity(numbers.len());
             for (k, &(v, int, span)) in numbers.iter().enumerate() {
                 data.push(int_element(name, &index_of(k), v, int, span)?);
             }
-            Ok(Value::I64(
-                ArrayD::from_shape_vec(IxDyn(shape), data)
-                    .map_err(|e| internal(value.span(), e))?,
-            ))
+            Ok(Value::I64(shaped(shape, data, value.span())?))
         }
     }
 }
@@ -369,10 +364,7 @@ fn read_array(
             if let Some(k) = a.values.iter().position(|v| !v.is_finite()) {
                 return Err(not_finite(name, &index_text(shape, k), span_of(k)));
             }
-            Ok(Value::F64(
-                ArrayD::from_shape_vec(IxDyn(shape), a.values.clone())
-                    .map_err(|e| internal(a.span, e))?,
-            ))
+            Ok(Value::F64(shaped(shape, a.values.clone(), a.span)?))
         }
         ElemKind::Int => {
             let data = match &a.ints {
@@ -391,9 +383,7 @@ fn read_array(
                     data
                 }
             };
-            Ok(Value::I64(
-                ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| internal(a.span, e))?,
-            ))
+            Ok(Value::I64(shaped(shape, data, a.span)?))
         }
     }
 }
@@ -440,8 +430,7 @@ fn number_spans(text: &str, span: Span) -> Vec<Span> {
     while pos < end {
         if matches!(bytes[pos], b'-' | b'0'..=b'9') {
             let start = pos;
-            while pos < end && matches!(bytes[pos], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
-            {
+            while pos < end && in_number(bytes[pos]) {
                 pos += 1;
             }
             spans.push(Span::new(start, pos));
@@ -452,13 +441,15 @@ fn number_spans(text: &str, span: Span) -> Vec<Span> {
     spans
 }
 
-fn internal(span: Span, e: ndarray::ShapeError) -> FieldIssue {
-    issue(
-        ErrorKind::DataShape,
-        span,
-        format!("internal shape error: {e}"),
-        "",
-    )
+/// `data` as an array of `shape` (their sizes agree once the shape is checked).
+fn shaped<T>(shape: &[usize], data: Vec<T>, span: Span) -> Result<ArrayD<T>, FieldIssue> {
+    ArrayD::from_shape_vec(IxDyn(shape), data)
+        .map_err(|e| issue(ErrorKind::DataShape, span, format!("internal shape error: {e}"), ""))
+}
+
+/// Whether `b` can be part of a JSON number literal.
+fn in_number(b: u8) -> bool {
+    matches!(b, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
 }
 
 /// `[i,j]` for the k-th row-major element of `shape` (empty for scalars).
@@ -655,12 +646,7 @@ impl JsonParser<'_> {
             }
             None => {
                 let mut end = start + 1;
-                while end < self.bytes.len()
-                    && matches!(
-                        self.bytes[end],
-                        b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'
-                    )
-                {
+                while end < self.bytes.len() && in_number(self.bytes[end]) {
                     end += 1;
                 }
                 let span = Span::new(start, end);

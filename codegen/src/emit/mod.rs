@@ -192,7 +192,7 @@ impl Emitter<'_> {
         }
         let ty = self.b.func.dfg.value_type(v);
         if let Some(c) = self.known_int(v) {
-            return self.b.ins().iconst(ty, c.wrapping_add(k));
+            return self.iconst(ty, c.wrapping_add(k));
         }
         let (base, sum) = match self.constant_offset(v) {
             Some((base, c)) => (base, c.wrapping_add(k)),
@@ -201,7 +201,7 @@ impl Emitter<'_> {
         if sum == 0 {
             return base;
         }
-        let c = self.cached(CacheKey::Const(ty, sum as u64 as u128), |em| em.b.ins().iconst(ty, sum));
+        let c = self.iconst(ty, sum);
         self.cached(CacheKey::Sum(base, c), |em| em.b.ins().iadd(base, c))
     }
 
@@ -266,7 +266,12 @@ impl Emitter<'_> {
     }
 
     fn int(&mut self, x: i64) -> Value {
-        self.cached(CacheKey::Const(types::I64, x as u64 as u128), |em| em.b.ins().iconst(types::I64, x))
+        self.iconst(types::I64, x)
+    }
+
+    /// An integer constant of type `ty` (made once per block).
+    fn iconst(&mut self, ty: Type, x: i64) -> Value {
+        self.cached(CacheKey::Const(ty, x as u64 as u128), |em| em.b.ins().iconst(ty, x))
     }
 
     /// A two-lane vector constant with both 64-bit lanes `lane`, from the constant pool.

@@ -148,6 +148,8 @@ struct Nest<'k> {
     acc_level: usize,
     vector: bool,
     unroll: usize,
+    /// Estimated CLIF size of one vector evaluation of the body (see [`vector_cost`]).
+    cost: usize,
     /// Per leaf, its value when it is one value for the whole domain (a broadcast scalar),
     /// loaded once before the loops (a workspace load inside a loop that stores cannot be
     /// hoisted by Cranelift, nor anything computed from it).
@@ -430,7 +432,7 @@ impl Emitter<'_> {
                 _ => None,
             })
             .collect();
-        let nest = Nest { k, streams, leaf_stream, outs, acc_level, vector, unroll, invariant };
+        let nest = Nest { k, streams, leaf_stream, outs, acc_level, vector, unroll, cost, invariant };
         self.level(&nest, 0, &ptrs)
     }
 
@@ -518,7 +520,7 @@ impl Emitter<'_> {
             }
             Ok(())
         };
-        let body_cost = vector_cost(&n.k.expr, self.opts.inline_math) * n.unroll;
+        let body_cost = n.cost * n.unroll;
         if trips <= STRAIGHT_TRIPS && trips * body_cost <= UNROLLED_BODY_COST.max(body_cost) {
             // Short static extents: straight-line code, no loop overhead.
             for t in 0..trips {
