@@ -55,6 +55,10 @@ pub struct Indexed {
     /// The error code returned when an index is out of range; `None` when every index is
     /// known at compile time to be in range.
     pub check: Option<u32>,
+    /// Scatter outputs only: further zeroed buffers laid out like `data`. The emitter may
+    /// spread the updates over `data` and these, so that a run of equal indices is not one
+    /// chain of read-modify-writes through memory; a later step adds them into `data`.
+    pub spread: SmallVec<[Base; 4]>,
 }
 
 /// An input of a kernel's expression.

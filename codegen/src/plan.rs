@@ -154,6 +154,19 @@ struct Planner<'g> {
     steps: Vec<Step>,
     checks: Vec<String>,
     alloc: Allocator,
+    /// Spread buffers of scatters whose kernel is being built (see [`Planner::spread_buffers`]).
+    spread: Vec<Spread>,
+}
+
+/// The extra accumulation buffers of one scatter-add.
+struct Spread {
+    id: NodeId,
+    /// The scatter's result buffer.
+    own: Strided,
+    /// One buffer per extra copy, laid out like `own`.
+    bases: SmallVec<[Base; 4]>,
+    /// The workspace block holding them: (offset, bytes).
+    block: (usize, usize),
 }
 
 /// What the lowering relies on for memory safety: outputs exist, operands precede their
@@ -202,6 +215,7 @@ impl<'g> Planner<'g> {
             steps: Vec::new(),
             checks: Vec::new(),
             alloc: Allocator::default(),
+            spread: Vec::new(),
         })
     }
 
@@ -615,6 +629,7 @@ impl<'g> Planner<'g> {
         let mut kernel = Kernel { domain: kb.domain, leaves: kb.leaves, expr: kb.expr, outs, label: label.clone() };
         self.number_checks(&mut kernel.leaves, &label);
         self.steps.push(Step::Kernel(kernel));
+        self.merge_spread();
         Ok(())
     }
 
@@ -905,6 +920,7 @@ impl<'g> Planner<'g> {
         let mut kb = KernelBuilder::new(self.ty(upd).shape.dims());
         kb.value(self, upd)?;
         self.push_kernel(id, kb, out, Mode::Map);
+        self.merge_spread();
         Ok(())
     }
 
@@ -938,13 +954,49 @@ impl<'g> Planner<'g> {
         let index_strides: Strides =
             std::iter::repeat_n(0, axis).chain(idx_acc.strides.iter().copied()).chain(std::iter::repeat_n(0, post)).collect();
         let check = self.index_check(id, idx, size);
+        let spread = self.spread_buffers(id, idx, &own, zero);
         Ok(Output::Scatter(Indexed {
             data,
             index: Strided { strides: index_strides, ..idx_acc },
             axis_stride: own.strides[axis],
             axis_len: size,
             check,
+            spread,
         }))
+    }
+
+    /// Zeroed workspace buffers for scatter-add `id` to spread its updates over, when its
+    /// indices are constants in runs (e.g. rows sorted by group): consecutive updates of one
+    /// element would otherwise wait on each other's store. Their sum is added into the result
+    /// by [`Planner::merge_spread`] after the scatter's kernel.
+    fn spread_buffers(&mut self, id: NodeId, idx: NodeId, own: &Strided, zero: Scalar) -> SmallVec<[Base; 4]> {
+        let size = self.ty(id).shape.size();
+        let copies = spread_copies(self.g, idx, size);
+        if copies < 2 || own.dtype != DType::F64 || self.ty(id).shape.rank() != 1 {
+            return SmallVec::new();
+        }
+        let bytes = self.bytes(id);
+        let extra = copies - 1;
+        let off = self.alloc.alloc(extra * bytes);
+        let block = Strided { base: Base::Workspace(off), offset: 0, strides: SmallVec::from_elem(1, 1), dtype: DType::F64 };
+        self.fill(id, &[extra * size], block, zero);
+        let bases: SmallVec<[Base; 4]> = (0..extra).map(|k| Base::Workspace(off + k * bytes)).collect();
+        self.spread.push(Spread { id, own: own.clone(), bases: bases.clone(), block: (off, extra * bytes) });
+        bases
+    }
+
+    /// Adds the spread buffers of the scatters just lowered into their results, and frees them.
+    fn merge_spread(&mut self) {
+        for Spread { id, own, bases, block } in std::mem::take(&mut self.spread) {
+            let mut kb = KernelBuilder::new(self.ty(id).shape.dims());
+            let mut sum = kb.leaf(own.clone());
+            for &base in &bases {
+                let x = kb.leaf(Strided { base, ..own.clone() });
+                sum = kb.expr.push(ExprKind::Binary(tessera_graph::BinaryOp::Add, sum, x), DType::F64);
+            }
+            self.push_kernel(id, kb, Output::Direct(own), Mode::Map);
+            self.alloc.release(block.0, block.1);
+        }
     }
 
     fn lower_matmul(&mut self, id: NodeId) -> Result<(), CodegenError> {
@@ -1150,6 +1202,7 @@ impl KernelBuilder {
             axis_stride: a.strides[axis],
             axis_len: len,
             check,
+            spread: SmallVec::new(),
         }))
     }
 
@@ -1164,6 +1217,25 @@ fn const_progression(g: &Graph, idx: NodeId, len: usize) -> Option<(i64, i64)> {
     let in_range = |i: i64| i >= 0 && (i as u64) < len as u64;
     let follows = v.iter().enumerate().all(|(k, &x)| Some(x) == step.checked_mul(k as i64).and_then(|d| start.checked_add(d)));
     (follows && in_range(start) && in_range(*v.last()?)).then_some((start, step))
+}
+
+/// How many buffers a scatter-add of constant rank-1 indices `idx` into `size` elements
+/// should spread its updates over (1: just its result). Worth it when at least a quarter of
+/// the indices repeat the one before (runs, as in rows sorted by group) and the extra
+/// buffers (zeroed, then added) hold at most half as many elements as there are updates.
+/// The emitter gives the lanes of its unrolled vectors a buffer each; more buffers than it
+/// has lanes (four, for the usual unroll of two) were measured to cost more than they save.
+fn spread_copies(g: &Graph, idx: NodeId, size: usize) -> usize {
+    let Op::Const(c) = &g.node(idx).op else { return 1 };
+    let ConstData::I64(v) = c.data() else { return 1 };
+    if c.shape().rank() != 1 {
+        return 1;
+    }
+    let repeats = v.windows(2).filter(|w| w[0] == w[1]).count();
+    if repeats * 4 < v.len() {
+        return 1;
+    }
+    [4, 2].into_iter().find(|&copies| 2 * (copies - 1) * size <= v.len()).unwrap_or(1)
 }
 
 /// The strides of a gathered/scattered view when the indices (of shape `idx_shape`, placed at

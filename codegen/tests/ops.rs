@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use common::{check, check_inputs, random_inputs};
 use ndarray::ArrayD;
+use tessera_codegen::kernel::{Output, Step};
 use tessera_graph::{BinaryOp, DType, DTypeRule, GraphBuilder, ReduceOp, UnaryOp, Value};
 
 /// Awkward f64 values for elementwise ops: zeros, infinities, NaN, subnormals, large values.
@@ -336,6 +337,45 @@ fn scatter_add_accumulates_repeats() {
   return %2
 }",
     );
+}
+
+#[test]
+fn scatter_add_along_runs_of_constant_indices_spreads_its_updates() {
+    // Rows sorted by group: 37 updates in runs into 5 (and 2) groups, alone, sharing a loop
+    // with reductions, and with too few updates to be worth spreading.
+    let runs = |n: usize, k: usize| (0..n).map(|i| (i * k / n).to_string()).collect::<Vec<_>>().join(", ");
+    let src = format!(
+        "func @f(%u: f64[37], %v: f64[9]) -> (f64[5], f64[], f64[2], f64[5]) {{
+  %0:i64[37] = const [{}]
+  %1:f64[37] = exp %u
+  %2:f64[5] = scatter_add[axis=0, size=5] %1, %0
+  %3:f64[] = reduce_sum[axes=[0]] %1
+  %4:i64[37] = const [{}]
+  %5:f64[2] = scatter_add[axis=0, size=2] %u, %4
+  %6:i64[9] = const [{}]
+  %7:f64[5] = scatter_add[axis=0, size=5] %v, %6
+  return %2, %3, %5, %7
+}}",
+        runs(37, 5),
+        runs(37, 2),
+        runs(9, 5)
+    );
+    check(&src);
+    let graph = tessera_graph::parse(&src).unwrap();
+    let program = tessera_codegen::plan::plan(&graph, &Default::default()).unwrap();
+    let spread: Vec<usize> = program
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Kernel(k) => Some(k.outs.iter().filter_map(|o| match &o.out {
+                Output::Scatter(ix) => Some(ix.spread.len()),
+                Output::Direct(_) => None,
+            })),
+            Step::Call(_) => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(spread, [3, 3, 0], "extra buffers per scatter (37 into 5 and into 2: four in all; 9 into 5: none)");
 }
 
 #[test]

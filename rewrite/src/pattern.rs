@@ -49,6 +49,8 @@ pub(crate) enum Cond {
     Scalar(usize),
     /// Two nodes of the same shape.
     SameShape(usize, usize),
+    /// The first node has fewer elements than the second (it is broadcast against it).
+    Smaller(usize, usize),
     /// An f64 value.
     Float(usize),
     /// Not a constant.
@@ -101,6 +103,7 @@ pub(crate) fn compile(lhs: &str, rhs: &str, conds: &str) -> Result<Compiled, Str
             "is_const" => one(Cond::IsConst)?,
             "single_use" => one(Cond::SingleUse)?,
             "same_shape" if slots.len() == 2 => Cond::SameShape(slots[0], slots[1]),
+            "smaller" if slots.len() == 2 => Cond::Smaller(slots[0], slots[1]),
             other => return Err(format!("unknown condition `{other}`")),
         });
     }
@@ -309,6 +312,7 @@ pub(crate) fn conditions_hold(g: &Graph, conds: &[Cond], b: &Bindings, uses: &dy
         Cond::NonZeroFinite(s) => n(s).is_some_and(|x| nonzero_finite(g, x)),
         Cond::Scalar(s) => n(s).is_some_and(|x| g.ty(x).shape.is_scalar()),
         Cond::SameShape(p, q) => matches!((n(p), n(q)), (Some(x), Some(y)) if g.ty(x).shape == g.ty(y).shape),
+        Cond::Smaller(p, q) => matches!((n(p), n(q)), (Some(x), Some(y)) if g.ty(x).shape.size() < g.ty(y).shape.size()),
         Cond::Float(s) => n(s).is_some_and(|x| g.ty(x).dtype == DType::F64),
         Cond::NotConst(s) => n(s).is_some_and(|x| !matches!(g.node(x).op, Op::Const(_))),
         Cond::IsConst(s) => n(s).is_some_and(|x| matches!(g.node(x).op, Op::Const(_))),

@@ -20,12 +20,23 @@ fn arith_file() {
         ("pow(x, 2), pow(x, 0.5), pow(x, −1)", "%0:f64[3] = pow %x, 2.0:f64\n%1:f64[3] = pow %0, 0.5:f64\n%2:f64[3] = pow %1, -1.0:f64\n%3:f64[3] = add %2, %y", "%3"),
         ("sqrt(exp x)² → exp x (x ≥ 0 proven)", "%0:f64[3] = exp %x\n%1:f64[3] = sqrt %0\n%2:f64[3] = square %1", "%2"),
         ("x + (−y) → x − y; x · x → square", "%0:f64[3] = neg %y\n%1:f64[3] = add %x, %0\n%2:f64[3] = mul %1, %1", "%2"),
+        ("x / s with s broadcast → x · (1/s); x · (1/y) → x / y", "%s:f64[] = reduce_sum[axes=[0]] %y\n%0:f64[3] = div %x, %s\n%1:f64[3] = reciprocal %y\n%2:f64[3] = mul %0, %1", "%2"),
     ];
     let mut out = String::new();
     for (title, body, ret) in cases {
         out.push_str(&check(title, &unary_case(body, ret), RULES));
     }
     insta::assert_snapshot!(out);
+}
+
+#[test]
+fn division_becomes_a_reciprocal_only_when_the_divisor_is_broadcast() {
+    // Same shapes: one division per element either way, so x / y stays.
+    assert_not_fired(&unary_case("%0:f64[3] = div %x, %y", "%0"), "div_by_broadcast");
+    // x · (1/s) with s broadcast is the cheaper form already: it must not turn back.
+    let scalar = "%s:f64[] = reduce_sum[axes=[0]] %y\n%r:f64[] = reciprocal %s\n%0:f64[3] = mul %x, %r";
+    assert_not_fired(&unary_case(scalar, "%0"), "mul_recip");
+    assert_fired(&unary_case("%s:f64[] = reduce_sum[axes=[0]] %y\n%0:f64[3] = div %x, %s", "%0"), "div_by_broadcast");
 }
 
 #[test]

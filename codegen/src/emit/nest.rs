@@ -134,6 +134,9 @@ struct OutPlan {
     acc: Option<Variable>,
     /// First stream of the output.
     stream: usize,
+    /// A vector scatter's extra accumulation buffers (see [`Indexed::spread`]), where the
+    /// lanes of the unrolled vectors go in turn; empty when every update goes to `data`.
+    spread: SmallVec<[Value; 4]>,
 }
 
 /// Everything the recursive loop emitter needs about one kernel.
@@ -402,7 +405,7 @@ impl Emitter<'_> {
                 Mode::Reduce { combine, .. } => (Role::Register, *combine),
             };
             let acc = matches!(role, Role::Register | Role::Scan).then(|| self.b.declare_var(clif_type(dtype)));
-            outs.push(OutPlan { role, combine, dtype, acc, stream });
+            outs.push(OutPlan { role, combine, dtype, acc, stream, spread: SmallVec::new() });
         }
         // A vector read-modify-write needs distinct output lanes.
         let lanes_distinct = outs.iter().all(|o| o.role != Role::Rmw || streams[o.stream].last() != Some(&0));
@@ -420,6 +423,9 @@ impl Emitter<'_> {
         while unroll > 1 && (inner < 8 * unroll || cost * unroll > budget) {
             unroll /= 2;
         }
+        if vector {
+            self.spread_pointers(k, &mut outs);
+        }
         let nonempty = k.domain.iter().all(|&d| d > 0);
         let invariant = k
             .leaves
@@ -434,6 +440,18 @@ impl Emitter<'_> {
             .collect();
         let nest = Nest { k, streams, leaf_stream, outs, acc_level, vector, unroll, cost, invariant };
         self.level(&nest, 0, &ptrs)
+    }
+
+    /// The start of every spread buffer of the kernel's scatter outputs whose data pointer
+    /// stays put (stride 0 on every domain axis: the index alone picks the element).
+    fn spread_pointers(&mut self, k: &Kernel, outs: &mut [OutPlan]) {
+        for (o, ko) in outs.iter_mut().zip(&k.outs) {
+            if let Output::Scatter(ix) = &ko.out
+                && ix.data.strides.iter().all(|&s| s == 0)
+            {
+                o.spread = ix.spread.iter().map(|&base| self.start_ptr(&Strided { base, ..ix.data.clone() })).collect();
+            }
+        }
     }
 
     fn can_vectorize(&self, k: &Kernel) -> bool {
@@ -718,16 +736,19 @@ impl Emitter<'_> {
                 }
                 Role::Store | Role::Scan => match &ko.out {
                     Output::Scatter(_) => {
-                        // Two scalar scatter-adds, in lane order (repeated indices accumulate).
+                        // Two scalar scatter-adds (repeated indices accumulate), the lanes of
+                        // the unrolled copies taking the spread buffers in turn.
                         let ip = ptrs[o.stream + 1];
                         let ib = bytes[o.stream + 1];
                         for lane in 0..2u8 {
                             let x = self.b.ins().extractlane(v, lane);
-                            let (d, i) = if lane == 0 {
-                                (p, ip)
-                            } else {
-                                (self.add_imm(p, ob), self.add_imm(ip, ib))
+                            let slot = (2 * u + usize::from(lane)) % (o.spread.len() + 1);
+                            let d = match slot {
+                                0 if lane == 0 => p,
+                                0 => self.add_imm(p, ob),
+                                _ => o.spread[slot - 1],
                             };
+                            let i = if lane == 0 { ip } else { self.add_imm(ip, ib) };
                             self.store_out(ko, d, Some(i), x);
                         }
                     }

@@ -15,6 +15,10 @@
 //!   exp b underflows (inf · 0 = NaN before, a finite value after).
 //! - `pow(x, 2) → square x`, `pow(x, −1) → reciprocal x`: equal up to pow's rounding.
 //!   `pow(x, 0.5) → sqrt x` differs only at x = −inf (pow gives +inf, sqrt NaN) and at −0.
+//! - `x / y → x · (1/y)` when y is broadcast (fewer elements than the result): one division
+//!   instead of one per element (Stan's normal_lpdf does the same with `inv(sigma)`); within
+//!   an ulp, except where 1/y is not a normal number (|y| < 2⁻¹⁰²² or |y| > 2¹⁰²²). Its
+//!   inverse `x · (1/y) → x / y` applies only when y is not broadcast.
 //! - `square(sqrt x) → x` and `sqrt x · sqrt x → x` only if x is provably ≥ 0 (else sqrt is NaN).
 
 use crate::engine::{Rule, rule};
@@ -68,6 +72,7 @@ pub(crate) fn specialize() -> Vec<Rule> {
         rule!(div_one_by, "div(1.0, ?x)" => "reciprocal(?x)"),   // 1/x → reciprocal x
         rule!(add_neg_right, "add(?x, neg(?y))" => "sub(?x, ?y)"), // x + (−y) → x − y
         rule!(add_neg_left, "add(neg(?y), ?x)" => "sub(?x, ?y)"),  // (−y) + x → x − y
-        rule!(mul_recip, "mul(?x, reciprocal(?y))" => "div(?x, ?y)"), // x · (1/y) → x / y
+        rule!(mul_recip, "mul(?x, reciprocal(?y))" => "div(?x, ?y)", if "same_shape(?y, ?root)"), // x · (1/y) → x / y   (y not broadcast)
+        rule!(div_by_broadcast, "div(?x, ?y)" => "mul(?x, reciprocal(?y))", if "smaller(?y, ?root)"), // x / y → x · (1/y)   (y broadcast: one division)
     ]
 }
