@@ -2,8 +2,9 @@
 //! broadcasts folded into elementwise consumers, gathers of constant ranges turned into
 //! slices, trivial scatter-adds removed, sums of scatter-adds into one tensor merged (the
 //! gradient of a parameter vector read through several slices is one scatter, not a zero fill
-//! and an add per slice). Exact, except that merged scatter-adds may add updates that share
-//! an index in another order.
+//! and an add per slice; when its pieces land in blocks of consecutive places, just a
+//! concatenation). Exact, except that merged scatter-adds may add updates that share an index
+//! in another order.
 
 use smallvec::SmallVec;
 use tessera_graph::{Axes, ConstData, NodeId, Op, SliceRange};
@@ -20,6 +21,8 @@ pub(crate) fn rules() -> Vec<Rule> {
         func_rule!(gather_range_to_slice, ["gather"], gather_range_to_slice), // take(a, [k, k+s, …]) → a[k::s]
         func_rule!(scatter_add_trivial, ["scatter_add"], scatter_add_trivial), // scatter_add(0, i) → 0; scatter_add(u, 0..n) → u
         func_rule!(scatter_add_merge, ["add"], scatter_add_merge), // scatter_add(u, i) + scatter_add(v, j) → scatter_add(u ++ v, i ++ j)
+        func_rule!(scatter_add_blocks, ["scatter_add"], scatter_add_blocks), // scatter_add(a ++ b, [2, 3, 0, 1]) → b ++ a
+        func_rule!(concat_flatten, ["concatenate"], concat_flatten), // (a ++ b) ++ c → a ++ b ++ c
     ]
 }
 
@@ -149,4 +152,65 @@ fn scatter_add_merge(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
     let updates = ctx.add(Op::Concatenate { axis }, &[u, v])?;
     let index = ctx.add(Op::Concatenate { axis: 0 }, &[i, j])?;
     ctx.add(Op::ScatterAdd { axis, size }, &[updates, index])
+}
+
+/// The pieces of `id` along `axis`: the operands of a concatenation on that axis, else `id`.
+fn pieces(ctx: &Ctx<'_>, id: NodeId, axis: usize) -> SmallVec<[NodeId; 4]> {
+    match ctx.op(id) {
+        Op::Concatenate { axis: a } if *a == axis => ctx.g.node(id).operands.iter().copied().collect(),
+        _ => SmallVec::from_elem(id, 1),
+    }
+}
+
+/// A scatter-add whose constant list of indices sends each piece of its (concatenated)
+/// updates to its own block of consecutive places, the blocks tiling the result: the pieces
+/// concatenated in the order of their blocks (no zero fill, no indexed adds).
+fn scatter_add_blocks(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
+    let Op::ScatterAdd { axis, size } = *ctx.op(id) else { return None };
+    let (u, idx) = (ctx.operand(id, 0), ctx.operand(id, 1));
+    let c = ctx.as_const(idx)?;
+    let ConstData::I64(v) = c.data() else { return None };
+    if c.shape().rank() != 1 || v.len() != size {
+        return None;
+    }
+    let parts = pieces(ctx, u, axis);
+    let mut blocks: Vec<(i64, NodeId)> = Vec::with_capacity(parts.len());
+    let mut at = 0;
+    for &p in &parts {
+        let len = ctx.ty(p).shape.dims()[axis];
+        let block = v.get(at..at + len)?;
+        if block.windows(2).any(|w| w[1] != w[0] + 1) {
+            return None;
+        }
+        blocks.push((*block.first()?, p));
+        at += len;
+    }
+    blocks.sort_unstable_by_key(|&(start, _)| start);
+    // Consecutive blocks from 0 with no gap or overlap cover 0..size exactly once.
+    let mut next = 0;
+    for &(start, p) in &blocks {
+        if start != next {
+            return None;
+        }
+        next += ctx.ty(p).shape.dims()[axis] as i64;
+    }
+    let ordered: SmallVec<[NodeId; 4]> = blocks.iter().map(|&(_, p)| p).collect();
+    match ordered.as_slice() {
+        [single] => Some(*single),
+        _ => ctx.add(Op::Concatenate { axis }, &ordered),
+    }
+}
+
+/// A concatenation's operands that are themselves concatenations on the same axis, used
+/// nowhere else, are spliced in: one copy of every piece instead of one per level.
+fn concat_flatten(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
+    let Op::Concatenate { axis } = *ctx.op(id) else { return None };
+    let operands = ctx.g.node(id).operands.clone();
+    let nested = |o: NodeId| matches!(ctx.op(o), Op::Concatenate { axis: a } if *a == axis) && ctx.uses(o) == 1;
+    if !operands.iter().any(|&o| nested(o)) {
+        return None;
+    }
+    let flat: SmallVec<[NodeId; 8]> =
+        operands.iter().flat_map(|&o| if nested(o) { pieces(ctx, o, axis) } else { SmallVec::from_elem(o, 1) }).collect();
+    ctx.add(Op::Concatenate { axis }, &flat)
 }
