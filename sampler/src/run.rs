@@ -1,7 +1,7 @@
 //! Running chains in parallel threads, with progress reports and cancellation.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::chain::run_chain;
@@ -219,34 +219,32 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Runs `work` on every job using `workers` scoped threads; job `i` goes to thread
-/// `i % workers`. Results come back in job order.
+/// Runs `work` on every job using `workers` scoped threads, each taking the next job not yet
+/// started (chains differ in length, so a fixed assignment can leave one core idle while
+/// another still has two chains to run). Results come back in job order.
 fn run_in_threads<J: Send, T: Send>(
     jobs: Vec<J>,
     workers: usize,
     work: &(impl Fn(J) -> T + Sync),
 ) -> Vec<Option<T>> {
     let n_jobs = jobs.len();
-    let mut buckets: Vec<Vec<(usize, J)>> = (0..workers).map(|_| Vec::new()).collect();
-    for (i, job) in jobs.into_iter().enumerate() {
-        buckets[i % workers].push((i, job));
-    }
+    let queue = Mutex::new(jobs.into_iter().enumerate());
+    let next = || queue.lock().ok().and_then(|mut q| q.next());
     let mut results: Vec<Option<T>> = (0..n_jobs).map(|_| None).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = buckets
-            .into_iter()
-            .enumerate()
-            .filter_map(|(w, bucket)| {
-                let run_bucket = move || {
-                    bucket
-                        .into_iter()
-                        .map(|(i, job)| (i, work(job)))
-                        .collect::<Vec<_>>()
+        let handles: Vec<_> = (0..workers.min(n_jobs))
+            .filter_map(|w| {
+                let run_jobs = || {
+                    let mut done = Vec::new();
+                    while let Some((i, job)) = next() {
+                        done.push((i, work(job)));
+                    }
+                    done
                 };
-                // A thread the OS refuses to start loses its chains; `collect_trace` reports them.
+                // A thread the OS refuses to start runs no job; the others take its share.
                 std::thread::Builder::new()
                     .name(format!("tessera-chain-worker-{w}"))
-                    .spawn_scoped(scope, run_bucket)
+                    .spawn_scoped(scope, run_jobs)
                     .ok()
             })
             .collect();
