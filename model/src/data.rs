@@ -5,10 +5,12 @@
 //! Numbers are kept both as f64 and, when written as an integer that fits, as i64, so int
 //! data is exact.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
-use tessera_graph::Value;
+use tessera_graph::{ConstData, Constant, Shape, Value};
 
 use crate::error::{Diag, ErrorKind, ModelError, Source, Span};
 
@@ -186,10 +188,62 @@ impl DataSet {
         kind: ElemKind,
         shape: &[usize],
     ) -> Option<Result<Value, FieldIssue>> {
+        let (elements, span) = self.elements(name, kind, shape)?;
+        Some(elements.and_then(|e| e.into_value(shape, span)))
+    }
+
+    /// Reads field `name` like [`DataSet::read`], as a graph constant: its elements are copied
+    /// once, straight from the data set (a data matrix is the largest thing a model binds).
+    pub fn read_constant(
+        &self,
+        name: &str,
+        kind: ElemKind,
+        shape: &[usize],
+    ) -> Option<Result<Constant, FieldIssue>> {
+        let (elements, span) = self.elements(name, kind, shape)?;
+        Some(elements.and_then(|e| e.into_constant(shape, span)))
+    }
+
+    /// The checked elements of field `name` (see [`DataSet::read`]) and the span of its value.
+    fn elements(
+        &self,
+        name: &str,
+        kind: ElemKind,
+        shape: &[usize],
+    ) -> Option<(Result<Elements<'_>, FieldIssue>, Span)> {
         let field = self.fields.get(name)?;
-        Some(match &field.value {
+        let elements = match &field.value {
             Json::Array(a) => read_array(name, a, kind, shape, self.source.text()),
             value => read_field(name, value, kind, shape),
+        };
+        Some((elements, field.value.span()))
+    }
+}
+
+/// The row-major elements of a field read as data, borrowed from the data set when they are
+/// stored as read.
+enum Elements<'d> {
+    F64(Cow<'d, [f64]>),
+    I64(Cow<'d, [i64]>),
+}
+
+impl Elements<'_> {
+    fn into_value(self, shape: &[usize], span: Span) -> Result<Value, FieldIssue> {
+        Ok(match self {
+            Elements::F64(data) => Value::F64(shaped(shape, data.into_owned(), span)?),
+            Elements::I64(data) => Value::I64(shaped(shape, data.into_owned(), span)?),
+        })
+    }
+
+    fn into_constant(self, shape: &[usize], span: Span) -> Result<Constant, FieldIssue> {
+        let data = match self {
+            Elements::F64(data) => ConstData::F64(Arc::from(data)),
+            Elements::I64(data) => ConstData::I64(Arc::from(data)),
+        };
+        let len = data.len();
+        Constant::new(Shape::new(shape), data).ok_or_else(|| {
+            let message = format!("internal shape error: {len} elements for shape {}", crate::dist::fmt_shape(shape));
+            issue(ErrorKind::DataShape, span, message, "")
         })
     }
 }
@@ -325,7 +379,7 @@ fn read_field(
     value: &Json,
     kind: ElemKind,
     shape: &[usize],
-) -> Result<Value, FieldIssue> {
+) -> Result<Elements<'static>, FieldIssue> {
     let got = json_shape(name, value)?;
     check_shape(name, &got, shape, value.span())?;
     let mut numbers = Vec::new();
@@ -336,39 +390,39 @@ fn read_field(
             if let Some(k) = numbers.iter().position(|n| !n.0.is_finite()) {
                 return Err(not_finite(name, &index_of(k), numbers[k].2));
             }
-            Ok(Value::F64(shaped(shape, numbers.iter().map(|n| n.0).collect(), value.span())?))
+            Ok(Elements::F64(Cow::Owned(numbers.iter().map(|n| n.0).collect())))
         }
         ElemKind::Int => {
             let mut data = Vec::with_capacity(numbers.len());
             for (k, &(v, int, span)) in numbers.iter().enumerate() {
                 data.push(int_element(name, &index_of(k), v, int, span)?);
             }
-            Ok(Value::I64(shaped(shape, data, value.span())?))
+            Ok(Elements::I64(Cow::Owned(data)))
         }
     }
 }
 
 /// Reads a number array (the fast path of [`read_field`]); `text` is the data file's text,
 /// searched again for the location of a bad element.
-fn read_array(
+fn read_array<'d>(
     name: &str,
-    a: &NumArray,
+    a: &'d NumArray,
     kind: ElemKind,
     shape: &[usize],
     text: &str,
-) -> Result<Value, FieldIssue> {
+) -> Result<Elements<'d>, FieldIssue> {
     check_shape(name, &a.shape, shape, a.span)?;
     let span_of = |k: usize| number_spans(text, a.span).get(k).copied().unwrap_or(a.span);
     match kind {
         ElemKind::Real => {
-            if let Some(k) = a.values.iter().position(|v| !v.is_finite()) {
+            if let Some(k) = first_non_finite(&a.values) {
                 return Err(not_finite(name, &index_text(shape, k), span_of(k)));
             }
-            Ok(Value::F64(shaped(shape, a.values.clone(), a.span)?))
+            Ok(Elements::F64(Cow::Borrowed(&a.values)))
         }
         ElemKind::Int => {
             let data = match &a.ints {
-                Some(ints) => ints.clone(),
+                Some(ints) => Cow::Borrowed(ints.as_slice()),
                 None => {
                     // Some number is not an integer literal: read the literals again for
                     // exact integers and a located error.
@@ -380,12 +434,21 @@ fn read_array(
                         let int = scan_number(literal, 0).and_then(|n| n.int);
                         data.push(int_element(name, &index_text(shape, k), v, int, span)?);
                     }
-                    data
+                    Cow::Owned(data)
                 }
             };
-            Ok(Value::I64(shaped(shape, data, a.span)?))
+            Ok(Elements::I64(data))
         }
     }
+}
+
+/// The index of the first element that is not finite, if any. Data is almost always finite,
+/// so a branch-free pass (vectorized) checks that first; only then is the element sought.
+fn first_non_finite(values: &[f64]) -> Option<usize> {
+    if values.iter().fold(true, |all, v| all & v.is_finite()) {
+        return None;
+    }
+    values.iter().position(|v| !v.is_finite())
 }
 
 fn not_finite(name: &str, index: &str, span: Span) -> FieldIssue {
