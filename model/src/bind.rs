@@ -27,7 +27,7 @@ use crate::model::Model;
 use crate::transform::Transform;
 
 /// Binds `model` to `data` (see [`Model::bind`]).
-pub(crate) fn bind(model: &Model, data: &DataSet) -> Result<BoundModel, ModelError> {
+pub(crate) fn bind(model: &Model, data: &DataSet<'_>) -> Result<BoundModel, ModelError> {
     let mut binder = Binder { model, data, mb: ModelBuilder::new(), env: HashMap::new() };
     for stmt in model.statements() {
         binder.stmt(stmt).map_err(|f| match f {
@@ -75,7 +75,7 @@ struct Ctx<'g> {
 
 struct Binder<'m> {
     model: &'m Model,
-    data: &'m DataSet,
+    data: &'m DataSet<'m>,
     mb: ModelBuilder,
     env: HashMap<String, Val>,
 }

@@ -74,10 +74,10 @@ struct Field {
     value: Json,
 }
 
-/// Named data values: the data file of a model.
+/// Named data values: the data file of a model, whose text it borrows (for locating errors).
 #[derive(Clone, Debug)]
-pub struct DataSet {
-    source: Source,
+pub struct DataSet<'t> {
+    source: Source<'t>,
     fields: HashMap<String, Field>,
     order: Vec<String>,
 }
@@ -104,10 +104,10 @@ pub struct FieldIssue {
     pub expected: String,
 }
 
-impl DataSet {
+impl<'t> DataSet<'t> {
     /// Reads a JSON data file; `file_name` is used in error messages.
-    pub fn from_json(text: &str, file_name: &str) -> Result<DataSet, ModelError> {
-        let source = Source::new(file_name, text);
+    pub fn from_json(text: &'t str, file_name: &str) -> Result<DataSet<'t>, ModelError> {
+        let source = Source::borrowed(file_name, text);
         let fields = JsonParser { text, bytes: text.as_bytes(), pos: 0, depth: 0 }
             .document()
             .map_err(|d| source.error(d))?;
@@ -127,8 +127,8 @@ impl DataSet {
     }
 
     /// An empty data set (fill it with [`DataSet::insert`]).
-    pub fn new(name: &str) -> DataSet {
-        DataSet { source: Source::new(name, ""), fields: HashMap::new(), order: Vec::new() }
+    pub fn new(name: &str) -> DataSet<'t> {
+        DataSet { source: Source::borrowed(name, ""), fields: HashMap::new(), order: Vec::new() }
     }
 
     /// Adds (or replaces) a field from an array value (f64 or i64; bool as 0/1 ints).
@@ -168,7 +168,7 @@ impl DataSet {
     }
 
     /// The data file (for rendering errors located in it).
-    pub fn source(&self) -> &Source {
+    pub fn source(&self) -> &Source<'t> {
         &self.source
     }
 
