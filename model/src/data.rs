@@ -738,10 +738,10 @@ impl JsonParser<'_> {
         if self.bytes.len() - self.pos < SPLIT_AFTER_BYTES + SPLIT_MIN_REST_BYTES {
             return self.number_array_helped(None);
         }
-        let (published, stop) = (AtomicUsize::new(usize::MAX), AtomicBool::new(false));
+        let (progress, published, stop) = (AtomicUsize::new(0), AtomicUsize::new(usize::MAX), AtomicBool::new(false));
         let text = self.text;
         std::thread::scope(|scope| {
-            let mut helper = RowHelper { scope, text, published: &published, stop: &stop, state: HelperState::Idle };
+            let mut helper = RowHelper { scope, text, progress: &progress, published: &published, stop: &stop, state: HelperState::Idle };
             let array = self.number_array_helped(Some(&mut helper));
             helper.finish();
             array
@@ -944,11 +944,14 @@ impl RowRun {
 }
 
 /// A second thread reading the rows of a large number array from about the middle of the
-/// remaining text (where a data file's one big matrix usually is), while the calling thread
-/// reads up to there.
+/// text that remains when it starts (where a data file's one big matrix usually is), while
+/// the calling thread reads up to there.
 struct RowHelper<'scope, 'env> {
     scope: &'scope Scope<'scope, 'env>,
     text: &'env str,
+    /// The row the calling thread is at: a helper that starts late (the other core was busy)
+    /// still takes half of what is left rather than rows already read.
+    progress: &'env AtomicUsize,
     /// Where the helper's first row starts, once it has found one.
     published: &'env AtomicUsize,
     /// Set when the array is read: the helper gives up.
@@ -968,20 +971,26 @@ impl RowHelper<'_, '_> {
     fn rows_at(&mut self, pos: usize, array_start: usize) -> Option<RowRun> {
         match &self.state {
             HelperState::Idle if pos - array_start >= SPLIT_AFTER_BYTES && self.text.len() - pos >= SPLIT_MIN_REST_BYTES => {
-                self.start(pos + (self.text.len() - pos) / 2);
+                self.progress.store(pos, Ordering::Relaxed);
+                self.start();
                 None
             }
             HelperState::Running(_) if self.published.load(Ordering::Acquire) == pos => {
                 let HelperState::Running(handle) = std::mem::replace(&mut self.state, HelperState::Done) else { return None };
                 handle.join().ok().flatten()
             }
+            HelperState::Running(_) => {
+                self.progress.store(pos, Ordering::Relaxed);
+                None
+            }
             _ => None,
         }
     }
 
-    fn start(&mut self, from: usize) {
-        let (text, published, stop) = (self.text, self.published, self.stop);
-        let spawned = std::thread::Builder::new().name("data-rows".into()).spawn_scoped(self.scope, move || rows_from(text, from, published, stop));
+    fn start(&mut self) {
+        let (text, progress, published, stop) = (self.text, self.progress, self.published, self.stop);
+        let helper = move || rows_from(text, progress.load(Ordering::Relaxed), published, stop);
+        let spawned = std::thread::Builder::new().name("data-rows".into()).spawn_scoped(self.scope, helper);
         // Without a thread (the system refused one), this thread reads every row.
         self.state = spawned.map_or(HelperState::Done, HelperState::Running);
     }
@@ -996,12 +1005,13 @@ impl RowHelper<'_, '_> {
     }
 }
 
-/// The helper's work: from `from`, finds the start of a row that follows another (`],[` and a
-/// number), publishes it, and reads rows of the same length until something other than
-/// another row follows. `None` if it finds no row, a row is malformed or of another length
-/// (the calling thread then reads them itself, and reports them as without a helper), or
-/// when stopped.
-fn rows_from(text: &str, from: usize, published: &AtomicUsize, stop: &AtomicBool) -> Option<RowRun> {
+/// The helper's work: halfway from `progress` to the end of the text, finds the start of a row
+/// that follows another (`],[` and a number), publishes it, and reads rows of the same length
+/// until something other than another row follows. `None` if it finds no row, a row is
+/// malformed or of another length (the calling thread then reads them itself, and reports
+/// them as without a helper), or when stopped.
+fn rows_from(text: &str, progress: usize, published: &AtomicUsize, stop: &AtomicBool) -> Option<RowRun> {
+    let from = progress + text.len().saturating_sub(progress) / 2;
     let mut p = JsonParser { text, bytes: text.as_bytes(), pos: from, depth: 0 };
     loop {
         let close = p.bytes.get(p.pos..)?.iter().position(|&b| b == b']')?;
