@@ -787,11 +787,8 @@ impl JsonParser<'_> {
                 return None;
             }
             let helped = match (helper.as_deref_mut(), open.last_mut()) {
-                (Some(h), Some(items)) => h.rows_at(self.pos, start).map(|run| {
-                    // The reader's own loop would count every row but the last (counted below).
-                    *items += run.rows - 1;
-                    run
-                }),
+                // The reader's own loop would count every row but the last (counted below).
+                (Some(h), Some(items)) => h.rows_at(self.pos, start).inspect(|run| *items += run.rows - 1),
                 _ => None,
             };
             let n = match helped {
