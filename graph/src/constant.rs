@@ -89,6 +89,36 @@ impl Hash for ConstData {
     }
 }
 
+/// The digest of a constant's elements: FxHash's step (add, multiply) over their bits in four
+/// interleaved lanes, then the lanes hashed together. One lane is a chain of dependent
+/// multiplications, some 0.25 ms for a data matrix of 10⁵ elements; four independent ones run
+/// about four times as fast. (Equal data give equal digests; only the intern map uses them.)
+fn data_digest(data: &ConstData) -> u64 {
+    let lanes = match data {
+        ConstData::F64(v) => lane_hash(v, f64::to_bits),
+        ConstData::I64(v) => lane_hash(v, |x| x as u64),
+        ConstData::Bool(v) => lane_hash(v, u64::from),
+    };
+    let mut hasher = rustc_hash::FxHasher::default();
+    (data.dtype(), data.len(), lanes).hash(&mut hasher);
+    hasher.finish()
+}
+
+fn lane_hash<T: Copy>(items: &[T], bits: impl Fn(T) -> u64) -> [u64; 4] {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+    let mut lanes = [0u64; 4];
+    let mut chunks = items.chunks_exact(4);
+    for chunk in &mut chunks {
+        for (lane, &x) in lanes.iter_mut().zip(chunk) {
+            *lane = lane.wrapping_add(bits(x)).wrapping_mul(K);
+        }
+    }
+    for (lane, &x) in lanes.iter_mut().zip(chunks.remainder()) {
+        *lane = lane.wrapping_add(bits(x)).wrapping_mul(K);
+    }
+    lanes
+}
+
 /// A constant tensor: its shape and row-major data (whose length is the shape's size).
 ///
 /// The data's hash is computed once, at construction: hash-consing re-interns every node in
@@ -129,9 +159,8 @@ impl Constant {
     }
 
     fn from_parts(shape: Shape, data: ConstData) -> Constant {
-        let mut hasher = rustc_hash::FxHasher::default();
-        data.hash(&mut hasher);
-        Constant { shape, data, digest: hasher.finish() }
+        let digest = data_digest(&data);
+        Constant { shape, data, digest }
     }
 
     /// A scalar f64.

@@ -10,11 +10,12 @@
 //! Dtypes follow NumPy: bool counts as 0/1 in arithmetic, int with real is real, `/` and `^`
 //! are real, comparisons give bool.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use ndarray::{ArrayD, IxDyn};
-use tessera_graph::{DType, GraphBuilder, GraphError, Op, ReduceOp, SliceRange, TensorType, UnaryOp, Value, Var};
+use tessera_graph::{Constant, DType, GraphBuilder, GraphError, Op, ReduceOp, SliceRange, TensorType, UnaryOp, Value, Var};
 
 use crate::ast::{Arg, BaseType, BinOp, Expr, ExprKind, Ident, IndexItem, Stmt, StmtKind, TypeDecl};
 use crate::builder::{BoundModel, MAX_ELEMENTS, ModelBuilder, checked_size};
@@ -26,7 +27,7 @@ use crate::model::Model;
 use crate::transform::Transform;
 
 /// Binds `model` to `data` (see [`Model::bind`]).
-pub(crate) fn bind(model: &Model, data: &DataSet) -> Result<BoundModel, ModelError> {
+pub(crate) fn bind(model: &Model, data: &DataSet<'_>) -> Result<BoundModel, ModelError> {
     let mut binder = Binder { model, data, mb: ModelBuilder::new(), env: HashMap::new() };
     for stmt in model.statements() {
         binder.stmt(stmt).map_err(|f| match f {
@@ -60,7 +61,7 @@ struct Val {
     shape: Vec<usize>,
     /// The value, when known at bind time (always, for what does not depend on parameters,
     /// except inside a scratch evaluation).
-    value: Option<Rc<Value>>,
+    value: Option<Rc<Known>>,
     param_dep: bool,
     /// An open interval holding every element (from parameter transforms), if known.
     range: Option<(f64, f64)>,
@@ -74,18 +75,47 @@ struct Ctx<'g> {
 
 struct Binder<'m> {
     model: &'m Model,
-    data: &'m DataSet,
+    data: &'m DataSet<'m>,
     mb: ModelBuilder,
     env: HashMap<String, Val>,
 }
 
-fn scalar_value(v: Value) -> Rc<Value> {
-    Rc::new(v)
+/// A value known at bind time, both as an array (for bind-time evaluation) and as a graph
+/// constant, each made from the other once and only when first needed: a data matrix enters
+/// every graph as one shared constant (copied and hashed once; interning it again compares
+/// pointers, not 10⁵ elements), and becomes an array only if bind-time code reads it.
+enum Known {
+    /// Computed at bind time.
+    Value(Value, OnceCell<Constant>),
+    /// Read from the data as a constant.
+    Constant(Constant, OnceCell<Value>),
 }
 
-fn constant_val(gb: &GraphBuilder, value: Rc<Value>) -> Val {
-    let var = gb.constant(value.to_constant());
-    Val { var, dtype: value.dtype(), shape: value.shape().dims().to_vec(), value: Some(value), param_dep: false, range: None }
+impl Known {
+    fn value(&self) -> &Value {
+        match self {
+            Known::Value(v, _) => v,
+            Known::Constant(c, v) => v.get_or_init(|| Value::from_constant(c)),
+        }
+    }
+
+    fn constant(&self) -> Constant {
+        match self {
+            Known::Value(v, c) => c.get_or_init(|| v.to_constant()).clone(),
+            Known::Constant(c, _) => c.clone(),
+        }
+    }
+}
+
+fn known(v: Value) -> Rc<Known> {
+    Rc::new(Known::Value(v, OnceCell::new()))
+}
+
+fn constant_val(gb: &GraphBuilder, value: Rc<Known>) -> Val {
+    let constant = value.constant();
+    let (dtype, shape) = (constant.data().dtype(), constant.shape().dims().to_vec());
+    let var = gb.constant(constant);
+    Val { var, dtype, shape, value: Some(value), param_dep: false, range: None }
 }
 
 fn graph_diag(span: Span, e: GraphError) -> Diag {
@@ -179,7 +209,8 @@ impl Binder<'_> {
     /// A bound, evaluated as an f64 array.
     fn bound(&self, e: &Expr) -> Result<ArrayD<f64>, Diag> {
         let v = self.eval_const(e, "a bound")?;
-        match convert_value(&v, DType::F64) {
+        let v = v.value();
+        match convert_value(v, DType::F64) {
             Value::F64(a) if v.dtype() != DType::Bool => Ok(a),
             _ => Err(Diag::new(ErrorKind::Type, e.span, "a bound must be a number").expected("an int or real")),
         }
@@ -189,7 +220,7 @@ impl Binder<'_> {
         let shape = self.dims(ty)?;
         let kind = if ty.base == BaseType::Int { ElemKind::Int } else { ElemKind::Real };
         let file = self.data.source().name().to_string();
-        let value = match self.data.read(&name.name, kind, &shape) {
+        let value = match self.data.read_constant(&name.name, kind, &shape) {
             None => {
                 let d = Diag::new(ErrorKind::DataMissing, name.span, format!("data field `{}` is missing from {file}", name.name))
                     .expected(format!("a field `{}` in {file}", name.name))
@@ -202,8 +233,9 @@ impl Binder<'_> {
             }
             Some(Ok(v)) => v,
         };
+        let value = Rc::new(Known::Constant(value, OnceCell::new()));
         self.check_data_constraints(name, ty, &value, &shape, stmt_span)?;
-        let v = constant_val(self.mb.graph(), Rc::new(value));
+        let v = constant_val(self.mb.graph(), value);
         self.env.insert(name.name.clone(), v);
         Ok(())
     }
@@ -215,12 +247,12 @@ impl Binder<'_> {
         Fail::Full(Box::new(e))
     }
 
-    fn check_data_constraints(&self, name: &Ident, ty: &TypeDecl, value: &Value, shape: &[usize], decl: Span) -> Result<(), Fail> {
+    fn check_data_constraints(&self, name: &Ident, ty: &TypeDecl, value: &Known, shape: &[usize], decl: Span) -> Result<(), Fail> {
         let constrained = ty.lower.is_some() || ty.upper.is_some() || matches!(ty.base, BaseType::Simplex | BaseType::Ordered);
         if !constrained {
             return Ok(());
         }
-        let x = value.to_f64_vec();
+        let x = value.value().to_f64_vec();
         let at = |k: usize| self.data.element_span(&name.name, k).unwrap_or_default();
         let fail = |k: usize, message: String, expected: String| {
             self.data_error(Diag::new(ErrorKind::DataBound, at(k), message).expected(expected), decl)
@@ -313,14 +345,14 @@ impl Binder<'_> {
     }
 
     /// Evaluates a parameter-free expression now; `what` names its role for messages.
-    fn eval_const(&self, e: &Expr, what: &str) -> Result<Rc<Value>, Diag> {
+    fn eval_const(&self, e: &Expr, what: &str) -> Result<Rc<Known>, Diag> {
         if let Some(p) = self.first_param(e) {
             return Err(Diag::new(ErrorKind::Type, e.span, format!("{what} cannot depend on the parameter `{p}`"))
                 .expected(format!("{what} computed from data")));
         }
         match &e.kind {
-            ExprKind::Int(i) => return Ok(scalar_value(Value::I64(ndarray::arr0(*i).into_dyn()))),
-            ExprKind::Real(x) => return Ok(scalar_value(Value::scalar(*x))),
+            ExprKind::Int(i) => return Ok(known(Value::I64(ndarray::arr0(*i).into_dyn()))),
+            ExprKind::Real(x) => return Ok(known(Value::scalar(*x))),
             ExprKind::Name(n) => {
                 if let Some(v) = self.env.get(n).and_then(|v| v.value.clone()) {
                     return Ok(v);
@@ -337,13 +369,13 @@ impl Binder<'_> {
         let out = tessera_graph::eval(&g, &HashMap::new()).map_err(|err| {
             Diag::new(ErrorKind::Shape, e.span, format!("cannot evaluate this data expression: {err}")).expected("a computable value")
         })?;
-        out.into_iter().next().map(Rc::new).ok_or_else(|| Diag::new(ErrorKind::Type, e.span, "the expression has no value"))
+        out.into_iter().next().map(known).ok_or_else(|| Diag::new(ErrorKind::Type, e.span, "the expression has no value"))
     }
 
     /// A static int scalar (dimension, index, axis, count).
     fn const_int(&self, e: &Expr, what: &str) -> Result<i64, Diag> {
         let v = self.eval_const(e, what)?;
-        match &*v {
+        match v.value() {
             Value::I64(a) if a.ndim() == 0 => Ok(a.iter().next().copied().unwrap_or(0)),
             Value::I64(a) => Err(Diag::new(ErrorKind::Shape, e.span, format!("{what} must be a single int, got shape {}", fmt_shape(a.shape()))).expected("an int")),
             other => Err(Diag::new(ErrorKind::Type, e.span, format!("{what} must be an int, got {}", dtype_name(other.dtype()))).expected("an int")),
@@ -370,8 +402,8 @@ impl Binder<'_> {
             return Ok(constant_val(cx.gb, v));
         }
         match &e.kind {
-            ExprKind::Int(i) => Ok(constant_val(cx.gb, scalar_value(Value::I64(ndarray::arr0(*i).into_dyn())))),
-            ExprKind::Real(x) => Ok(constant_val(cx.gb, scalar_value(Value::scalar(*x)))),
+            ExprKind::Int(i) => Ok(constant_val(cx.gb, known(Value::I64(ndarray::arr0(*i).into_dyn())))),
+            ExprKind::Real(x) => Ok(constant_val(cx.gb, known(Value::scalar(*x)))),
             ExprKind::Name(n) => self.name(cx, n, e.span),
             ExprKind::Neg(a) => {
                 let a = self.expr(cx, a)?;
@@ -403,7 +435,7 @@ impl Binder<'_> {
             };
         }
         match builtins::constant(n) {
-            Some(x) => Ok(constant_val(cx.gb, scalar_value(Value::scalar(x)))),
+            Some(x) => Ok(constant_val(cx.gb, known(Value::scalar(x)))),
             None => Err(Diag::new(ErrorKind::UnknownName, span, format!("unknown name `{n}`")).expected("a declared name")),
         }
     }
@@ -430,7 +462,7 @@ impl Binder<'_> {
             return v;
         }
         if let Some(value) = &v.value {
-            return constant_val(cx.gb, Rc::new(convert_value(value, to)));
+            return constant_val(cx.gb, known(convert_value(value.value(), to)));
         }
         let var = if to == DType::Bool { v.var.ne(&cx.gb.scalar(0.0).cast(v.dtype)) } else { v.var.cast(to) };
         Val { var, dtype: to, range: None, ..v }
@@ -514,7 +546,7 @@ impl Binder<'_> {
             return Err(Diag::new(ErrorKind::Shape, span, format!("{consuming} indices for a value of rank {} (shape {})", base.shape.len(), fmt_shape(&base.shape)))
                 .expected(format!("at most {} indices", base.shape.len())));
         }
-        let array_indices = items.iter().filter(|i| matches!(i, IndexItem::Expr(e) if self.eval_const(e, "an index").is_ok_and(|v| v.shape().rank() > 0))).count();
+        let array_indices = items.iter().filter(|i| matches!(i, IndexItem::Expr(e) if self.eval_const(e, "an index").is_ok_and(|v| v.value().shape().rank() > 0))).count();
         let range = base.range;
         let mut cur = base;
         let mut axis = 0;
@@ -540,9 +572,9 @@ impl Binder<'_> {
                             .help("index one axis at a time, e.g. `X[i][:, j]` (this takes every pair, not NumPy's pairwise rows)"));
                     }
                     let idx = self.eval_const(e, "an index")?;
-                    let Value::I64(idx) = &*idx else {
-                        let help = if idx.dtype() == DType::Bool { "boolean masks give data-dependent shapes; use `where(...)` instead" } else { "indices are 0-based ints" };
-                        return Err(Diag::new(ErrorKind::Type, e.span, format!("an index must be int, got {}", dtype_name(idx.dtype())))
+                    let Value::I64(idx) = idx.value() else {
+                        let help = if idx.value().dtype() == DType::Bool { "boolean masks give data-dependent shapes; use `where(...)` instead" } else { "indices are 0-based ints" };
+                        return Err(Diag::new(ErrorKind::Type, e.span, format!("an index must be int, got {}", dtype_name(idx.value().dtype())))
                             .expected("an int or an array of ints")
                             .help(help));
                     };
@@ -565,7 +597,7 @@ impl Binder<'_> {
                         cur = self.apply(Op::Squeeze { axes: std::iter::once(axis).collect() }, &[&picked], e.span)?;
                     } else {
                         let rank = fixed.ndim();
-                        let iv = constant_val(cx.gb, Rc::new(Value::I64(fixed)));
+                        let iv = constant_val(cx.gb, known(Value::I64(fixed)));
                         cur = self.apply(Op::Gather { axis }, &[&cur, &iv], e.span)?;
                         axis += rank;
                     }
@@ -700,7 +732,7 @@ impl Binder<'_> {
                 let dev = self.apply(Op::Binary(tessera_graph::BinaryOp::Sub), &[&x, &mean], span)?;
                 let sq = self.apply(Op::Unary(UnaryOp::Square), &[&dev], span)?;
                 let ss = self.apply(Op::Reduce { kind: ReduceOp::Sum, axes: axes_s, keepdims: false }, &[&sq], span)?;
-                let denom = constant_val(cx.gb, scalar_value(Value::scalar((n - 1) as f64)));
+                let denom = constant_val(cx.gb, known(Value::scalar((n - 1) as f64)));
                 let var = self.apply(Op::Binary(tessera_graph::BinaryOp::Div), &[&ss, &denom], span)?;
                 if spec.func == Func::Variance { Ok(var) } else { self.apply(Op::Unary(UnaryOp::Sqrt), &[&var], span) }
             }
@@ -826,7 +858,7 @@ impl Binder<'_> {
             return Err(Diag::new(ErrorKind::Limit, span, format!("`arange` of {len} elements is too large")).expected(format!("at most {MAX_ELEMENTS} elements")));
         }
         let values: Vec<i64> = (0..len as i64).map(|i| start + i).collect();
-        Ok(constant_val(cx.gb, Rc::new(Value::I64(ndarray::Array1::from(values).into_dyn()))))
+        Ok(constant_val(cx.gb, known(Value::I64(ndarray::Array1::from(values).into_dyn()))))
     }
 
     fn square_matrix(&self, m: &Val, name: &str, span: Span) -> Result<(), Diag> {
@@ -940,7 +972,7 @@ impl Binder<'_> {
     fn check_known_args(&self, dist: Dist, args: &[Val], exprs: &[&Expr]) -> Result<(), Diag> {
         for ((a, e), (pname, kind)) in args.iter().zip(exprs).zip(dist.params()) {
             let Some(v) = &a.value else { continue };
-            let vals = v.to_f64_vec();
+            let vals = v.value().to_f64_vec();
             if let Some(k) = vals.iter().position(|&x| !kind.accepts(x)) {
                 let at = if a.shape.is_empty() { String::new() } else { format!(" (element {})", index_text(&a.shape, k)) };
                 return Err(Diag::new(ErrorKind::DataBound, e.span, format!("argument `{pname}` of {} must be {}, got {}{at}", dist.name(), kind.describe(), vals[k]))
@@ -983,11 +1015,11 @@ impl Binder<'_> {
             return Ok(DensityOptions::default());
         }
         let gb = GraphBuilder::new("support");
-        let xc = gb.constant(xv.to_constant());
+        let xc = gb.constant(xv.constant());
         let arg_consts: Vec<Var> = args
             .iter()
             .map(|a| match &a.value {
-                Some(v) => gb.constant(v.to_constant()),
+                Some(v) => gb.constant(v.constant()),
                 None => gb.constant(tessera_graph::Constant::filled_f64(tessera_graph::Shape::new(&a.shape), 0.0)),
             })
             .collect();
@@ -1010,7 +1042,7 @@ impl Binder<'_> {
                 if sample {
                     let text = self.model.source().slice(x_expr.span);
                     let cond_shape = ok.shape().dims().to_vec();
-                    let shown = if cond_shape == x.shape { format!(" = {}", xv.to_f64_vec()[k]) } else { String::new() };
+                    let shown = if cond_shape == x.shape { format!(" = {}", xv.value().to_f64_vec()[k]) } else { String::new() };
                     return Err(Diag::new(
                         ErrorKind::DataBound,
                         x_expr.span,

@@ -199,18 +199,33 @@ fn visible_line(line: &str, col0: usize) -> (String, usize) {
     (shown, caret)
 }
 
-/// A source text with its name, which turns spans into [`Location`]s.
+/// A source text with its name, which turns spans into [`Location`]s. The text is owned
+/// (`Source<'static>`, from [`Source::new`]) or borrowed ([`Source::borrowed`]).
 #[derive(Clone, Debug)]
-pub struct Source {
+pub struct Source<'t> {
     name: Arc<str>,
-    text: Arc<str>,
+    text: Text<'t>,
 }
 
-impl Source {
+#[derive(Clone, Debug)]
+enum Text<'t> {
+    Shared(Arc<str>),
+    Borrowed(&'t str),
+}
+
+impl Source<'static> {
     /// A source `text` called `name` in error messages. Lines are counted only when an error
     /// is located (data files run to megabytes and most are never located in).
-    pub fn new(name: &str, text: &str) -> Source {
-        Source { name: Arc::from(name), text: Arc::from(text) }
+    pub fn new(name: &str, text: &str) -> Source<'static> {
+        Source { name: Arc::from(name), text: Text::Shared(Arc::from(text)) }
+    }
+}
+
+impl<'t> Source<'t> {
+    /// A source that borrows its `text`: a data file of megabytes is not copied (copying it
+    /// was a third of the time of reading the logistic regression's data, page faults and all).
+    pub fn borrowed(name: &str, text: &'t str) -> Source<'t> {
+        Source { name: Arc::from(name), text: Text::Borrowed(text) }
     }
 
     /// The file name.
@@ -220,25 +235,29 @@ impl Source {
 
     /// The text.
     pub fn text(&self) -> &str {
-        &self.text
+        match &self.text {
+            Text::Shared(text) => text,
+            Text::Borrowed(text) => text,
+        }
     }
 
     /// The text of `span` (empty when it is out of range or not on char boundaries).
     pub fn slice(&self, span: Span) -> &str {
-        self.text.get(span.start..span.end).unwrap_or("")
+        self.text().get(span.start..span.end).unwrap_or("")
     }
 
     /// The location of `span`: line, column, the line's text and the underline width.
     pub fn locate(&self, span: Span) -> Location {
-        let start = floor_char_boundary(&self.text, span.start.min(self.text.len()));
-        let end = floor_char_boundary(&self.text, span.end.clamp(start, self.text.len()));
-        let before = &self.text[..start];
+        let text = self.text();
+        let start = floor_char_boundary(text, span.start.min(text.len()));
+        let end = floor_char_boundary(text, span.end.clamp(start, text.len()));
+        let before = &text[..start];
         let line_idx = before.bytes().filter(|&b| b == b'\n').count();
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let line_end = self.text[line_start..].find('\n').map_or(self.text.len(), |i| line_start + i);
-        let line_text = self.text[line_start..line_end].trim_end_matches('\r');
-        let col = self.text[line_start..start].chars().count() + 1;
-        let width = self.text[start..end.min(line_end).max(start)].chars().count().max(1);
+        let line_end = text[line_start..].find('\n').map_or(text.len(), |i| line_start + i);
+        let line_text = text[line_start..line_end].trim_end_matches('\r');
+        let col = text[line_start..start].chars().count() + 1;
+        let width = text[start..end.min(line_end).max(start)].chars().count().max(1);
         Location {
             file: self.name.to_string(),
             line: line_idx + 1,

@@ -14,7 +14,7 @@ use crate::error::{Diag, ErrorKind, ModelError, Source, Span, did_you_mean};
 /// A model file, parsed and checked (everything that does not need data).
 #[derive(Clone, Debug)]
 pub struct Model {
-    source: Source,
+    source: Source<'static>,
     stmts: Vec<Stmt>,
 }
 
@@ -33,7 +33,7 @@ impl Model {
     }
 
     /// The model file.
-    pub fn source(&self) -> &Source {
+    pub fn source(&self) -> &Source<'static> {
         &self.source
     }
 
@@ -61,7 +61,7 @@ impl Model {
 
     /// Binds the model to `data`: reads and checks the data fields, evaluates shapes and
     /// bounds, checks types and shapes, and builds the graphs.
-    pub fn bind(&self, data: &DataSet) -> Result<BoundModel, ModelError> {
+    pub fn bind(&self, data: &DataSet<'_>) -> Result<BoundModel, ModelError> {
         crate::bind::bind(self, data)
     }
 }
