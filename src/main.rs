@@ -6,11 +6,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// mimalloc: Cranelift and the data reader allocate many small, short-lived blocks, and a
-// fresh process pays page faults for every large one.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     match cli::run(args) {
