@@ -951,10 +951,9 @@ impl<'g> Planner<'g> {
         self.fill(id, &shape, own.clone(), zero);
         let idx_acc = self.access(idx)?;
         let post = upd_rank - axis - k;
-        let index_strides: Strides =
-            std::iter::repeat_n(0, axis).chain(idx_acc.strides.iter().copied()).chain(std::iter::repeat_n(0, post)).collect();
+        let index_strides = index_axis_strides(&idx_acc.strides, axis, post);
         let check = self.index_check(id, idx, size);
-        let spread = self.spread_buffers(id, idx, &own, zero);
+        let spread = self.spread_buffers(id, idx, &own);
         Ok(Output::Scatter(Indexed {
             data,
             index: Strided { strides: index_strides, ..idx_acc },
@@ -969,7 +968,7 @@ impl<'g> Planner<'g> {
     /// indices are constants in runs (e.g. rows sorted by group): consecutive updates of one
     /// element would otherwise wait on each other's store. Their sum is added into the result
     /// by [`Planner::merge_spread`] after the scatter's kernel.
-    fn spread_buffers(&mut self, id: NodeId, idx: NodeId, own: &Strided, zero: Scalar) -> SmallVec<[Base; 4]> {
+    fn spread_buffers(&mut self, id: NodeId, idx: NodeId, own: &Strided) -> SmallVec<[Base; 4]> {
         let size = self.ty(id).shape.size();
         let copies = spread_copies(self.g, idx, size);
         if copies < 2 || own.dtype != DType::F64 || self.ty(id).shape.rank() != 1 {
@@ -979,7 +978,7 @@ impl<'g> Planner<'g> {
         let extra = copies - 1;
         let off = self.alloc.alloc(extra * bytes);
         let block = Strided { base: Base::Workspace(off), offset: 0, strides: SmallVec::from_elem(1, 1), dtype: DType::F64 };
-        self.fill(id, &[extra * size], block, zero);
+        self.fill(id, &[extra * size], block, Scalar::F64(0.0));
         let bases: SmallVec<[Base; 4]> = (0..extra).map(|k| Base::Workspace(off + k * bytes)).collect();
         self.spread.push(Spread { id, own: own.clone(), bases: bases.clone(), block: (off, extra * bytes) });
         bases
@@ -1187,8 +1186,7 @@ impl KernelBuilder {
         let k = p.ty(ops[1]).shape.rank();
         let post = self.domain.len() - axis - k;
         let data_strides = indexed_axis_strides(&a.strides, axis, k);
-        let index_strides: Strides =
-            std::iter::repeat_n(0, axis).chain(idx.strides.iter().copied()).chain(std::iter::repeat_n(0, post)).collect();
+        let index_strides = index_axis_strides(&idx.strides, axis, post);
         let data = Strided { strides: data_strides, ..a.clone() };
         if let Some((start, step)) = p.progression(ops[1], len) {
             let view = progression_view(&data, axis, a.strides[axis], &p.ty(ops[1]).shape, start, step);
@@ -1274,4 +1272,10 @@ fn single_constant(p: &Planner<'_>, s: &Strided, domain: &[usize]) -> Option<Sca
 /// domain: the indexed axis becomes `k` axes of stride 0 (the index supplies the offset).
 fn indexed_axis_strides(strides: &[i64], axis: usize, k: usize) -> Strides {
     strides[..axis].iter().copied().chain(std::iter::repeat_n(0, k)).chain(strides[axis + 1..].iter().copied()).collect()
+}
+
+/// Strides of the indices over the gather/scatter domain: `axis` leading axes and `post`
+/// trailing ones of stride 0 around the index's own axes.
+fn index_axis_strides(idx_strides: &[i64], axis: usize, post: usize) -> Strides {
+    std::iter::repeat_n(0, axis).chain(idx_strides.iter().copied()).chain(std::iter::repeat_n(0, post)).collect()
 }

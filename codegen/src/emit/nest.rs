@@ -743,12 +743,8 @@ impl Emitter<'_> {
                         for lane in 0..2u8 {
                             let x = self.b.ins().extractlane(v, lane);
                             let slot = (2 * u + usize::from(lane)) % (o.spread.len() + 1);
-                            let d = match slot {
-                                0 if lane == 0 => p,
-                                0 => self.add_imm(p, ob),
-                                _ => o.spread[slot - 1],
-                            };
-                            let i = if lane == 0 { ip } else { self.add_imm(ip, ib) };
+                            let d = if slot == 0 { self.add_imm(p, i64::from(lane) * ob) } else { o.spread[slot - 1] };
+                            let i = self.add_imm(ip, i64::from(lane) * ib);
                             self.store_out(ko, d, Some(i), x);
                         }
                     }
