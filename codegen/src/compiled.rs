@@ -110,7 +110,8 @@ impl Workspace {
 /// An executable compiled graph. `Send + Sync`: call it from many threads, each with its own
 /// [`Workspace`].
 pub struct Compiled {
-    entry: EntryFn,
+    /// The parts of the program, called in order.
+    entries: SmallVec<[EntryFn; 4]>,
     module: Mutex<Option<JITModule>>,
     inputs: Vec<(String, TensorType)>,
     outputs: Vec<TensorType>,
@@ -139,13 +140,14 @@ impl Compiled {
     /// Wraps finalized code.
     ///
     /// # Safety
-    /// `entry` must point to finalized code of `module` with the [`EntryFn`] signature,
-    /// generated from `program` (so that it accesses exactly the buffers `program` describes).
-    pub(crate) unsafe fn new(module: JITModule, entry: *const u8, program: Program) -> Compiled {
+    /// Every entry must point to finalized code of `module` with the [`EntryFn`] signature,
+    /// and together, called in order, they must run `program` (so that they access exactly
+    /// the buffers `program` describes).
+    pub(crate) unsafe fn new(module: JITModule, entries: &[*const u8], program: Program) -> Compiled {
         // SAFETY: guaranteed by the caller; fn pointers and data pointers have the same size.
-        let entry = unsafe { std::mem::transmute::<*const u8, EntryFn>(entry) };
+        let entries = entries.iter().map(|&e| unsafe { std::mem::transmute::<*const u8, EntryFn>(e) }).collect();
         Compiled {
-            entry,
+            entries,
             module: Mutex::new(Some(module)),
             inputs: program.inputs,
             outputs: program.outputs,
@@ -227,8 +229,16 @@ impl Compiled {
     /// addressing a buffer of that argument's dtype and size; outputs must not overlap
     /// anything else; `ws` must be this function's workspace.
     pub(crate) unsafe fn run_raw(&self, inputs: *const *const u8, outputs: *const *mut u8, ws: &mut Workspace) -> i32 {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { (self.entry)(inputs, outputs, ws.buf.as_mut_ptr().cast()) }
+        let ws = ws.buf.as_mut_ptr().cast();
+        for entry in &self.entries {
+            // SAFETY: forwarded from this function's contract; the parts run in step order,
+            // and a failed check stops the run as it would stop the whole program.
+            let status = unsafe { entry(inputs, outputs, ws) };
+            if status != 0 {
+                return status;
+            }
+        }
+        0
     }
 
     /// The call's result from the native status code.

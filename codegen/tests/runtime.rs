@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashMap;
 
 use ndarray::ArrayD;
-use tessera_codegen::{ArgMut, ArgRef, CodegenError, Compiled, LogDensityFn, Workspace, compile};
+use tessera_codegen::{ArgMut, ArgRef, CodegenError, CompileOptions, Compiled, LogDensityFn, Workspace, compile, compile_with_stats};
 use tessera_graph::{Graph, Value, parse};
 
 const MODEL: &str = "func @m(%x: f64[64], %idx: i64[10], %flag: bool[64]) -> (f64[], f64[10], bool[64]) {
@@ -193,6 +193,22 @@ fn out_of_range_indices_are_run_time_errors() {
     assert!(matches!(&err, CodegenError::Runtime(m) if m.contains("scatter_add")), "{err}");
     c.call(&mut ws, &[ArgRef::F64(&[1.0, 2.0, 3.0, 4.0]), ArgRef::I64(&[0, 1, 0, 2])], &mut [ArgMut::F64(&mut out)]).unwrap();
     assert_eq!(out, [4.0, 2.0, 4.0]);
+}
+
+/// A program split into one function per step runs its parts in order: the same results as
+/// one function, and a check failing in a later part is reported as that check's error.
+#[test]
+fn parts_run_in_order_and_stop_at_a_failed_check() {
+    let opts = CompileOptions { part_budget: 1, ..CompileOptions::default() };
+    let (split, stats) = compile_with_stats(&model(), &opts).unwrap();
+    assert!(stats.parts > 1, "{} parts", stats.parts);
+    let whole = compile(&model()).unwrap();
+    let (x, mut idx, flag) = model_inputs();
+    let mut ws = split.workspace();
+    assert_eq!(run(&split, &mut ws, &x, &idx, &flag).unwrap(), run(&whole, &mut whole.workspace(), &x, &idx, &flag).unwrap());
+    idx[3] = 64;
+    let err = run(&split, &mut ws, &x, &idx, &flag).unwrap_err();
+    assert!(matches!(&err, CodegenError::Runtime(m) if m.contains("gather")), "{err}");
 }
 
 #[test]

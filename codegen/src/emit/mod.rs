@@ -1,6 +1,6 @@
-//! The emitter: a [`Program`] to one Cranelift function
+//! The emitter: a [`Program`] to Cranelift functions
 //! `fn(inputs: *const *const u8, outputs: *const *mut u8, workspace: *mut u8) -> i32`
-//! that returns 0, or the 1-based code of the run-time check that failed.
+//! (one per part of its steps) that return 0, or the 1-based code of the run-time check that failed.
 
 mod nest;
 mod scalar;
@@ -80,22 +80,28 @@ pub(crate) struct Emitter<'a> {
     cache_block: Option<Block>,
 }
 
-/// Emits `program` into `func` (whose signature this sets).
-pub(crate) fn emit_function(
+/// Emits the steps of `program` from its first, into a new function of the entry signature,
+/// until the function has at least `budget` CLIF instructions (at a step boundary) or the
+/// steps run out. Returns the function and how many steps it holds. Steps share nothing but
+/// memory, so a program split into parts computes what the whole does when the parts run in
+/// order and each stops at the first failed check.
+pub(crate) fn emit_part(
     program: &Program,
+    steps: &[Step],
     module: &mut JITModule,
-    func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     opts: EmitOptions,
-) -> Result<(), CodegenError> {
+    budget: usize,
+) -> Result<(Function, usize), CodegenError> {
     let ptr = module.target_config().pointer_type();
     let frontend = module.target_config();
+    let mut func = Function::new();
     func.signature = module.make_signature();
     for _ in 0..3 {
         func.signature.params.push(AbiParam::new(ptr));
     }
     func.signature.returns.push(AbiParam::new(types::I32));
-    let mut b = FunctionBuilder::new(func, fctx);
+    let mut b = FunctionBuilder::new(&mut func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
@@ -118,10 +124,15 @@ pub(crate) fn emit_function(
         block_cache: HashMap::new(),
         cache_block: None,
     };
-    for step in &program.steps {
+    let mut taken = 0;
+    for step in steps {
         match step {
             Step::Kernel(k) => em.kernel(k)?,
             Step::Call(c) => em.call_step(c)?,
+        }
+        taken += 1;
+        if em.b.func.dfg.num_insts() >= budget {
+            break;
         }
     }
     let ok = em.b.ins().iconst(types::I32, 0);
@@ -133,7 +144,7 @@ pub(crate) fn emit_function(
         em.b.ins().return_(&[code]);
     }
     em.b.finalize(frontend);
-    Ok(())
+    Ok((func, taken))
 }
 
 impl Emitter<'_> {

@@ -69,7 +69,8 @@ pub fn option_sets() -> Vec<(&'static str, CompileOptions)> {
         ("no fusion", CompileOptions { fuse: false, ..base.clone() }),
         ("scalar", CompileOptions { vectorize: false, ..base.clone() }),
         ("no inline math", CompileOptions { inline_math: false, ..base.clone() }),
-        ("dgemm always", CompileOptions { dgemm_min_work: 0, ..base }),
+        ("dgemm always", CompileOptions { dgemm_min_work: 0, ..base.clone() }),
+        ("one part per step", CompileOptions { part_budget: 1, ..base }),
     ]
 }
 
