@@ -230,8 +230,14 @@ impl Graph {
 
     /// Number of users of each node among the live nodes (outputs count as a use).
     pub fn use_counts(&self) -> Vec<usize> {
+        self.use_counts_among(&self.live_nodes())
+    }
+
+    /// Number of users of each node among `live` (which must be [`Graph::live_nodes`]; passing
+    /// it saves a walk when the caller has it); outputs count as a use.
+    pub fn use_counts_among(&self, live: &[NodeId]) -> Vec<usize> {
         let mut counts = vec![0; self.nodes.len()];
-        for id in self.live_nodes() {
+        for &id in live {
             for o in &self.nodes[id.index()].operands {
                 counts[o.index()] += 1;
             }

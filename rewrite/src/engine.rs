@@ -14,10 +14,11 @@
 //! it in `broadcast_to`; any other mismatch refuses the rewrite (counted as "refused" in the
 //! report, which in a correct rule set stays empty).
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
-use tessera_graph::{ConstData, Constant, DType, Graph, NodeId, Op, TensorType, Value};
+use rustc_hash::FxHashMap;
+
+use tessera_graph::{ConstData, Constant, DType, Graph, NodeId, Op, Operands, TensorType, Value};
 
 use crate::pattern::{self, Bindings, Compiled, Head, Pat};
 
@@ -83,14 +84,15 @@ pub(crate) use {func_rule, rule};
 /// Rules indexed by the op name they apply to.
 pub struct RuleSet {
     rules: Vec<Rule>,
-    by_op: HashMap<&'static str, Vec<usize>>,
+    // FxHash: looked up once per node and rewrite, keyed by our own op names.
+    by_op: FxHashMap<&'static str, Vec<usize>>,
     any: Vec<usize>,
 }
 
 impl RuleSet {
     /// Indexes `rules` (their order is the order in which they are tried).
     pub fn new(rules: Vec<Rule>) -> RuleSet {
-        let mut by_op: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        let mut by_op: FxHashMap<&'static str, Vec<usize>> = FxHashMap::default();
         let mut any = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             match &r.kind {
@@ -125,7 +127,7 @@ impl RuleSet {
         &self.rules
     }
 
-    fn candidates(&self, op: &Op) -> &[usize] {
+    fn candidates<'s>(&'s self, op: &Op) -> &'s [usize] {
         self.by_op.get(op.name()).map_or(&self.any, Vec::as_slice)
     }
 }
@@ -254,8 +256,8 @@ impl Ctx<'_> {
             if matches!(self.g.node(id).op, Op::Input { .. } | Op::Const(_)) {
                 break;
             }
-            let candidates: Vec<usize> = self.set.candidates(&self.g.node(id).op).to_vec();
-            for r in candidates {
+            let set = self.set;
+            for &r in set.candidates(&self.g.node(id).op) {
                 let Some(new) = self.apply(r, id) else { continue };
                 if new == id {
                     continue;
@@ -294,6 +296,9 @@ impl Ctx<'_> {
         match &set.rules[r].kind {
             RuleKind::Func { f, .. } => f(self, id),
             RuleKind::Pattern(Ok(c)) => {
+                if !pattern::may_match(&self.g, &c.lhs, id) {
+                    return None;
+                }
                 let mut b = Bindings::new(c, id);
                 let uses = &self.uses;
                 let count = |n: NodeId| uses.get(n.index()).copied().unwrap_or(0);
@@ -383,27 +388,29 @@ pub(crate) fn value_to_constant(v: &Value) -> Option<Constant> {
 }
 
 /// Runs `set` over `graph` to a fixpoint. Returns the rewritten graph (dead nodes may remain
-/// in its arena; [`Graph::compact`] drops them) and the
-/// pass statistics; firings are appended to `trace` when given.
+/// in its arena; [`Graph::compact`] drops them), its number of live nodes, and the pass
+/// statistics; firings are appended to `trace` when given.
 pub(crate) fn run_pass(
-    graph: &Graph,
+    graph: Graph,
     set: &RuleSet,
     pass: &'static str,
     limits: Limits,
     mut trace: Option<&mut Vec<TraceEntry>>,
-) -> Result<(Graph, PassStats), tessera_graph::GraphError> {
+) -> Result<(Graph, usize, PassStats), tessera_graph::GraphError> {
     let n = set.rules.len();
     let mut fired_total = vec![0usize; n];
     let mut refused_total = vec![0usize; n];
     let mut stats = PassStats::default();
     // Sweeps walk only the live nodes, so garbage left by rewrites costs nothing until the
     // pipeline compacts once at the end (each compaction re-interns every node).
-    let mut g = graph.clone();
+    let mut g = graph;
+    let mut live = g.live_nodes();
     for _ in 0..limits.max_iterations.max(1) {
         // A sweep that would fire nothing is skipped: checking costs only matching, while a
         // sweep re-interns every node. So a pass that finds its input in normal form costs
         // one walk, and a pass that fires costs one rebuild plus one check.
-        let (unchanged, checked) = already_normal(g, set);
+        let old_uses = g.use_counts_among(&live);
+        let (unchanged, checked, old_uses) = already_normal(g, set, &live, old_uses);
         g = checked;
         if unchanged {
             stats.hit_iteration_limit = false;
@@ -420,20 +427,19 @@ pub(crate) fn run_pass(
             depth: 0,
             max_nodes: limits.max_nodes,
             hit_node_limit: false,
-            uses: Vec::new(),
+            uses: Vec::with_capacity(live.len()),
         };
-        let old_uses = g.use_counts();
         let mut map: Vec<Option<NodeId>> = vec![None; g.arena_len()];
         for &i in g.inputs() {
             let Op::Input { name, ty } = &g.node(i).op else { continue };
             map[i.index()] = Some(ctx.g.input(name, ty.clone())?);
         }
-        for id in g.live_nodes() {
+        for &id in &live {
             if map[id.index()].is_some() {
                 continue;
             }
             let node = g.node(id);
-            let operands: Vec<NodeId> =
+            let operands: Operands =
                 node.operands.iter().map(|o| map[o.index()].ok_or(tessera_graph::GraphError::UnknownNode(*o))).collect::<Result<_, _>>()?;
             let new = match &node.op {
                 Op::Const(c) => ctx.g.constant(c.clone()),
@@ -458,6 +464,7 @@ pub(crate) fn run_pass(
         }
         stats.hit_node_limit |= ctx.hit_node_limit;
         g = ctx.g;
+        live = g.live_nodes();
         stats.hit_iteration_limit = fired > 0;
         if fired == 0 {
             break;
@@ -476,15 +483,14 @@ pub(crate) fn run_pass(
     };
     stats.firings = named(&fired_total);
     stats.refused = named(&refused_total);
-    Ok((g, stats))
+    Ok((g, live.len(), stats))
 }
 
-/// Whether no rule of `set` applies to any live node of `g` (rules that would fire may leave
-/// unused nodes behind in the returned graph; they are dead and dropped by compaction).
-fn already_normal(g: Graph, set: &RuleSet) -> (bool, Graph) {
-    let live = g.live_nodes();
+/// Whether no rule of `set` applies to any of the `live` nodes of `g` (rules that would fire
+/// may leave unused nodes behind in the returned graph; they are dead and dropped by
+/// compaction). `uses` are `g`'s use counts, handed back.
+fn already_normal(g: Graph, set: &RuleSet, live: &[NodeId], uses: Vec<usize>) -> (bool, Graph, Vec<usize>) {
     let n = set.rules.len();
-    let uses = g.use_counts();
     let mut ctx = Ctx {
         g,
         set,
@@ -497,22 +503,26 @@ fn already_normal(g: Graph, set: &RuleSet) -> (bool, Graph) {
         hit_node_limit: false,
         uses,
     };
-    for id in live {
-        if matches!(ctx.g.node(id).op, Op::Input { .. } | Op::Const(_)) {
+    let normal = live.iter().all(|&id| !rule_applies(&mut ctx, set, id));
+    (normal, ctx.g, ctx.uses)
+}
+
+/// Whether some rule of `set` rewrites node `id`.
+fn rule_applies(ctx: &mut Ctx<'_>, set: &RuleSet, id: NodeId) -> bool {
+    if matches!(ctx.g.node(id).op, Op::Input { .. } | Op::Const(_)) {
+        return false;
+    }
+    for &r in set.candidates(&ctx.g.node(id).op) {
+        let Some(new) = ctx.apply(r, id) else { continue };
+        if new == id {
             continue;
         }
-        for &r in set.candidates(&ctx.g.node(id).op) {
-            let Some(new) = ctx.apply(r, id) else { continue };
-            if new == id {
-                continue;
-            }
-            let want = ctx.g.ty(id).clone();
-            if ctx.fit_type(new, &want).is_some_and(|f| f != id) {
-                return (false, ctx.g);
-            }
+        let want = ctx.g.ty(id).clone();
+        if ctx.fit_type(new, &want).is_some_and(|f| f != id) {
+            return true;
         }
     }
-    (true, ctx.g)
+    false
 }
 
 /// Node `id` in the text form's expression style: `log(add(%x, 1.0:f64))`, operands nested

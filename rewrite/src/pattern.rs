@@ -12,6 +12,7 @@
 //! - `?m@pat` binds the node matched by `pat` to `?m` (for conditions such as `single_use(?m)`).
 //! - `[?a]` on a reduction binds its axes and keepdims, reused on the right-hand side.
 
+use smallvec::SmallVec;
 use tessera_graph::{Axes, BinaryOp, Constant, DType, Graph, NodeId, Op, ReduceOp, UnaryOp};
 
 /// The head of a pattern node: which op it matches or builds.
@@ -233,15 +234,16 @@ impl<'a, 'v> Parser<'a, 'v> {
 /// What a successful match bound: nodes per variable slot, reduction attributes per attribute slot.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Bindings {
-    pub nodes: Vec<Option<NodeId>>,
-    pub attrs: Vec<Option<(Axes, bool)>>,
+    // Inline: a binding set is made for every rule tried on every node.
+    pub nodes: SmallVec<[Option<NodeId>; 8]>,
+    pub attrs: SmallVec<[Option<(Axes, bool)>; 1]>,
 }
 
 impl Bindings {
     pub(crate) fn new(c: &Compiled, root: NodeId) -> Bindings {
-        let mut nodes = vec![None; c.vars.len()];
+        let mut nodes: SmallVec<[Option<NodeId>; 8]> = smallvec::smallvec![None; c.vars.len()];
         nodes[ROOT] = Some(root);
-        Bindings { nodes, attrs: vec![None; c.attr_vars.len()] }
+        Bindings { nodes, attrs: smallvec::smallvec![None; c.attr_vars.len()] }
     }
 }
 
@@ -251,6 +253,27 @@ pub(crate) fn head_of(p: &Pat) -> Option<Head> {
         Pat::Node { head, .. } => Some(*head),
         Pat::Bind(_, inner) => head_of(inner),
         _ => None,
+    }
+}
+
+/// Whether node `id` of `g` has the shape of `p` (op heads and literals), ignoring variables
+/// and attributes: a cheap test that rejects most rules before bindings are made.
+pub(crate) fn may_match(g: &Graph, p: &Pat, id: NodeId) -> bool {
+    let node = g.node(id);
+    match p {
+        Pat::Var(_) => true,
+        Pat::Bind(_, inner) => may_match(g, inner, id),
+        Pat::Lit(x) => matches!(&node.op, Op::Const(c) if c.uniform_value() == Some(*x)),
+        Pat::Node { head, args, .. } => {
+            let head_ok = match (head, &node.op) {
+                (Head::Unary(u), Op::Unary(v)) => u == v,
+                (Head::Binary(u), Op::Binary(v)) => u == v,
+                (Head::Where, Op::Where) => true,
+                (Head::Reduce(k), Op::Reduce { kind, .. }) => k == kind,
+                _ => false,
+            };
+            head_ok && node.operands.len() == args.len() && args.iter().zip(node.operands.iter()).all(|(sub, &o)| may_match(g, sub, o))
+        }
     }
 }
 

@@ -137,20 +137,22 @@ pub fn optimize(graph: &Graph, settings: &PipelineSettings) -> Result<(Graph, Re
     let limits = Limits { max_iterations: settings.max_iterations, max_nodes: settings.max_nodes };
     // No compaction up front: every pass walks only the live nodes.
     let mut g = graph.clone();
-    let mut report = Report { nodes_before: g.live_nodes().len(), nodes_after: 0, passes: Vec::new(), trace: Vec::new() };
+    let mut live = g.live_nodes().len();
+    let mut report = Report { nodes_before: live, nodes_after: 0, passes: Vec::new(), trace: Vec::new() };
     let mut trace: Vec<TraceEntry> = Vec::new();
     for &pass in &settings.passes {
-        let nodes_before = g.live_nodes().len();
+        let nodes_before = live;
         let stats = match rule_set(pass) {
             Some(set) => {
-                let (next, stats) =
-                    run_pass(&g, set, pass.name(), limits, settings.trace.then_some(&mut trace)).map_err(RewriteError::Graph)?;
-                g = next;
+                let (next, next_live, stats) =
+                    run_pass(g, set, pass.name(), limits, settings.trace.then_some(&mut trace)).map_err(RewriteError::Graph)?;
+                (g, live) = (next, next_live);
                 stats
             }
             None => {
                 let (next, fs) = fusion::fuse(&g).map_err(RewriteError::Graph)?;
                 g = next;
+                live = g.live_nodes().len();
                 let mut stats = PassStats { iterations: 1, ..PassStats::default() };
                 for (name, k) in [("fuse_elementwise", fs.elementwise), ("fuse_reduction", fs.with_reduction)] {
                     if k > 0 {
@@ -163,10 +165,10 @@ pub fn optimize(graph: &Graph, settings: &PipelineSettings) -> Result<(Graph, Re
         if settings.verify {
             verify(&g).map_err(|e| RewriteError::Verify { pass: pass.name(), message: e.to_string() })?;
         }
-        report.passes.push(PassReport { pass, nodes_before, nodes_after: g.live_nodes().len(), stats });
+        report.passes.push(PassReport { pass, nodes_before, nodes_after: live, stats });
     }
     // Rule passes leave rewritten nodes behind in the arena; fusion builds only live ones.
-    let g = if g.arena_len() == g.live_nodes().len() { g } else { g.compact() };
+    let g = if g.arena_len() == live { g } else { g.compact() };
     report.nodes_after = g.live_nodes().len();
     report.trace = trace;
     Ok((g, report))
