@@ -11,7 +11,9 @@ fn main() -> ExitCode {
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("{err}");
+            if !matches!(err, cli::CliError::OutputClosed) {
+                eprintln!("{err}");
+            }
             ExitCode::from(err.exit_code())
         }
     }

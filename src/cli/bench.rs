@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use tessera::pipeline::{CompiledModel, PipelineOptions, StageTimes, compile_model};
 use tessera_sampler::LogDensity;
 
-use super::{CliError, read_file};
+use super::{CliError, emit, read_file};
 
 /// Arguments of `tessera bench`.
 #[derive(clap::Args, Debug)]
@@ -50,9 +50,9 @@ pub fn run(args: &BenchArgs) -> Result<(), CliError> {
     let eval = time_evaluations(&first, &point, Duration::from_secs_f64(args.seconds))?;
     let name = args.model.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
     if args.json {
-        println!("{:#}", bench_json(&name, &first, &runs[0], &median, &eval));
+        emit(format_args!("{:#}\n", bench_json(&name, &first, &runs[0], &median, &eval)))?;
     } else {
-        print!("{}", bench_text(&name, &first, &runs[0], &median, &eval));
+        emit(bench_text(&name, &first, &runs[0], &median, &eval))?;
     }
     Ok(())
 }

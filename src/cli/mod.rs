@@ -8,6 +8,7 @@ mod sample;
 mod validate;
 
 use std::fmt;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
@@ -144,6 +145,9 @@ pub enum CliError {
     Rendered(String),
     /// Something failed that is not the user's input.
     Internal(String),
+    /// Standard output was closed by its reader (`tessera … | head`): the command stops
+    /// quietly with the exit code of a process ended by SIGPIPE.
+    OutputClosed,
 }
 
 impl CliError {
@@ -152,6 +156,7 @@ impl CliError {
         match self {
             CliError::Input(_) | CliError::Rendered(_) => 2,
             CliError::Internal(_) | CliError::Failed(_) => 1,
+            CliError::OutputClosed => 141,
         }
     }
 }
@@ -173,7 +178,19 @@ impl fmt::Display for CliError {
             CliError::Rendered(msg) => write!(f, "{msg}"),
             CliError::Internal(msg) => write!(f, "internal error: {msg}"),
             CliError::Failed(msg) => write!(f, "error: {msg}"),
+            CliError::OutputClosed => Ok(()),
         }
+    }
+}
+
+/// Writes `text` to standard output; a reader that has gone away ends the command quietly
+/// ([`CliError::OutputClosed`]), any other write failure is an error.
+pub fn emit(text: impl fmt::Display) -> Result<(), CliError> {
+    let mut out = std::io::stdout().lock();
+    match write!(out, "{text}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(CliError::OutputClosed),
+        Err(e) => Err(CliError::Internal(format!("cannot write to standard output: {e}"))),
     }
 }
 
@@ -182,44 +199,40 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Print { source, summary: with_summary } => {
             let graph = source.load()?;
-            print!("{}", print(&graph));
+            emit(print(&graph))?;
             if with_summary {
-                println!("\n{}", summary(&graph));
+                emit(format_args!("\n{}\n", summary(&graph)))?;
             }
         }
-        Command::Dot { source } => print!("{}", to_dot(&source.load()?)),
+        Command::Dot { source } => emit(to_dot(&source.load()?))?,
         Command::Sample(args) => sample::run(&args)?,
         Command::Bench(args) => bench::run(&args)?,
         Command::Validate(args) => validate::run(&args)?,
         Command::Logp { model, data, point, json, check } => {
             let compiled = model::compile(&model, &data)?;
             let point = model::parse_point(point.as_deref(), compiled.dim())?;
-            print!("{}", model::logp_report(&compiled, &point, json, check)?);
+            emit(model::logp_report(&compiled, &point, json, check)?)?;
         }
         Command::Opt { file, passes, trace, stats } => {
-            print!("{}", inspect::opt_report(&load_graph(&file)?, passes.as_deref(), trace, stats)?);
+            emit(inspect::opt_report(&load_graph(&file)?, passes.as_deref(), trace, stats)?)?;
         }
-        Command::Compile { file, wrt, emit } => {
-            print!("{}", inspect::compile_report(&load_graph(&file)?, &wrt, emit.is_some())?);
+        Command::Compile { file, wrt, emit: emit_clif } => {
+            emit(inspect::compile_report(&load_graph(&file)?, &wrt, emit_clif.is_some())?)?;
         }
         Command::Eval { file, inputs } => {
             let graph = load_graph(&file)?;
             let text = read_file(&inputs)?;
             let values = inputs::parse_inputs(&graph, &text).map_err(|e| CliError::Input(format!("{}: {e}", inputs.display())))?;
             let outputs = eval(&graph, &values).map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
-            println!("{}", inputs::outputs_to_json(&outputs));
+            emit(format_args!("{}\n", inputs::outputs_to_json(&outputs)))?;
         }
         Command::Grad { file, wrt, stats } => {
             let graph = load_graph(&file)?;
             let names: Vec<&str> = wrt.iter().map(String::as_str).collect();
             let with_grad = with_gradients(&graph, &names).map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
-            print!("{}", print(&with_grad));
+            emit(print(&with_grad))?;
             if stats {
-                println!(
-                    "\n// live nodes: {} forward, {} with gradient",
-                    graph.live_nodes().len(),
-                    with_grad.live_nodes().len()
-                );
+                emit(format_args!("\n// live nodes: {} forward, {} with gradient\n", graph.live_nodes().len(), with_grad.live_nodes().len()))?;
             }
         }
     }

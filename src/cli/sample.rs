@@ -12,7 +12,7 @@ use tessera::report::{RunTiming, summary_json, warnings, write_csv};
 use tessera_sampler::diagnostics::format_summary;
 use tessera_sampler::{CancelToken, ChainStatus, NoProgress, Progress, ProgressUpdate, Settings, Trace, sample_with};
 
-use super::CliError;
+use super::{CliError, emit};
 
 /// Arguments of `tessera sample`.
 #[derive(clap::Args, Debug)]
@@ -91,7 +91,7 @@ pub fn run(args: &SampleArgs) -> Result<(), CliError> {
     let t_summary = Instant::now();
     let rows = model.summarize(&trace).map_err(|e| CliError::Internal(e.to_string()))?;
     let summary_s = t_summary.elapsed().as_secs_f64();
-    print!("{}", format_summary(&rows));
+    emit(format_summary(&rows))?;
     let compile_ms = model.times.total().as_secs_f64() * 1e3;
     if !args.quiet {
         let timing = RunTiming::of(&trace, compile_ms, start.elapsed().as_secs_f64());

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use tessera::validate::{find_cases, format_table, run_case, validation_settings};
 
-use super::CliError;
+use super::{CliError, emit};
 
 /// Arguments of `tessera validate`.
 #[derive(clap::Args, Debug)]
@@ -46,21 +46,19 @@ pub fn run(args: &ValidateArgs) -> Result<(), CliError> {
         let outcome = run_case(case, &settings);
         if args.json {
             let worst = outcome.worst();
-            println!(
-                "{}",
-                serde_json::json!({
-                    "name": outcome.name, "passed": outcome.passed(), "dim": outcome.dim,
-                    "worst_z": worst.map(|c| c.z).filter(|z| z.is_finite()), "worst_at": worst.map(|c| c.name.clone()),
-                    "divergences": outcome.divergences, "error": outcome.error,
-                })
-            );
+            let line = serde_json::json!({
+                "name": outcome.name, "passed": outcome.passed(), "dim": outcome.dim,
+                "worst_z": worst.map(|c| c.z).filter(|z| z.is_finite()), "worst_at": worst.map(|c| c.name.clone()),
+                "divergences": outcome.divergences, "error": outcome.error,
+            });
+            emit(format_args!("{line}\n"))?;
         } else {
             eprintln!("{}: {}", outcome.name, if outcome.passed() { "pass" } else { "FAIL" });
         }
         outcomes.push(outcome);
     }
     if !args.json {
-        print!("{}", format_table(&outcomes));
+        emit(format_table(&outcomes))?;
     }
     let failed = outcomes.iter().filter(|o| !o.passed()).count();
     if failed > 0 {
