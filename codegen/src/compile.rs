@@ -231,16 +231,11 @@ fn emit_options(opts: &CompileOptions) -> EmitOptions {
     EmitOptions { vectorize: opts.vectorize, inline_math: opts.inline_math, fma: host_has_fma() }
 }
 
-/// One part compiled to machine code (the context holds the code and the function).
-struct CompiledPart {
-    ctx: Context,
-}
-
-/// Compiles one part's function.
-fn compile_part(isa: &dyn TargetIsa, func: Function) -> Result<CompiledPart, CodegenError> {
+/// Compiles one part's function; the context holds the function and its machine code.
+fn compile_part(isa: &dyn TargetIsa, func: Function) -> Result<Context, CodegenError> {
     let mut ctx = Context::for_function(func);
     ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| CodegenError::Cranelift(format!("{:?}", e.inner)))?;
-    Ok(CompiledPart { ctx })
+    Ok(ctx)
 }
 
 /// Emits `program` part by part and compiles the parts, on worker threads while later parts
@@ -252,12 +247,12 @@ fn emit_and_compile(
     isa: &dyn TargetIsa,
     opts: &CompileOptions,
     stats: &mut CompileStats,
-) -> Result<(Vec<CompiledPart>, Instant), CodegenError> {
+) -> Result<(Vec<Context>, Instant), CodegenError> {
     let (emit_opts, budget, keep_clif) = (emit_options(opts), opts.part_budget, opts.clif_text);
     let workers = part_workers();
     let (job_tx, job_rx) = mpsc::channel::<(usize, Function)>();
     let job_rx = Mutex::new(job_rx);
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<CompiledPart, CodegenError>)>();
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Context, CodegenError>)>();
     let take_job = |wait: bool| {
         let rx = job_rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if wait { rx.recv().ok() } else { rx.try_recv().ok() }
@@ -309,7 +304,7 @@ fn emit_and_compile(
     if keep_clif {
         stats.clif = Some(clif.join("\n"));
     }
-    let mut compiled: Vec<Option<CompiledPart>> = (0..parts).map(|_| None).collect();
+    let mut compiled: Vec<Option<Context>> = (0..parts).map(|_| None).collect();
     for (k, part) in done_rx {
         compiled[k] = Some(part?);
     }
@@ -318,13 +313,13 @@ fn emit_and_compile(
 }
 
 /// Places the compiled parts in `module` and returns their finalized entry points in order.
-fn define_parts(module: &mut JITModule, parts: &[CompiledPart], stats: &mut CompileStats) -> Result<Vec<*const u8>, CodegenError> {
+fn define_parts(module: &mut JITModule, parts: &[Context], stats: &mut CompileStats) -> Result<Vec<*const u8>, CodegenError> {
     let mut ids = Vec::with_capacity(parts.len());
     for (k, part) in parts.iter().enumerate() {
-        let code = part.ctx.compiled_code().ok_or_else(|| CodegenError::Cranelift("a part has no code".into()))?;
+        let code = part.compiled_code().ok_or_else(|| CodegenError::Cranelift("a part has no code".into()))?;
         check_relocations(code)?;
-        let id = module.declare_function(&format!("tessera_part{k}"), Linkage::Export, &part.ctx.func.signature).map_err(cranelift_err)?;
-        let relocs: Vec<ModuleReloc> = code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &part.ctx.func, id)).collect();
+        let id = module.declare_function(&format!("tessera_part{k}"), Linkage::Export, &part.func.signature).map_err(cranelift_err)?;
+        let relocs: Vec<ModuleReloc> = code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &part.func, id)).collect();
         module.define_function_bytes(id, u64::from(code.buffer.alignment), code.code_buffer(), &relocs).map_err(cranelift_err)?;
         stats.code_bytes += code.code_buffer().len();
         ids.push(id);
