@@ -9,11 +9,11 @@ use crate::{DType, Shape, TensorType};
 #[derive(Clone, Debug)]
 pub enum ConstData {
     /// f64 elements.
-    F64(Arc<[f64]>),
+    F64(Arc<Vec<f64>>),
     /// i64 elements.
-    I64(Arc<[i64]>),
+    I64(Arc<Vec<i64>>),
     /// bool elements.
-    Bool(Arc<[bool]>),
+    Bool(Arc<Vec<bool>>),
 }
 
 impl ConstData {
@@ -165,17 +165,17 @@ impl Constant {
 
     /// A scalar f64.
     pub fn f64(x: f64) -> Constant {
-        Constant::from_parts(Shape::scalar(), ConstData::F64(Arc::from([x])))
+        Constant::from_parts(Shape::scalar(), ConstData::F64(Arc::new(vec![x])))
     }
 
     /// A scalar i64.
     pub fn i64(x: i64) -> Constant {
-        Constant::from_parts(Shape::scalar(), ConstData::I64(Arc::from([x])))
+        Constant::from_parts(Shape::scalar(), ConstData::I64(Arc::new(vec![x])))
     }
 
     /// A scalar bool.
     pub fn bool(x: bool) -> Constant {
-        Constant::from_parts(Shape::scalar(), ConstData::Bool(Arc::from([x])))
+        Constant::from_parts(Shape::scalar(), ConstData::Bool(Arc::new(vec![x])))
     }
 
     /// An f64 tensor filled with `value`.

@@ -110,11 +110,11 @@ impl Value {
 
 /// The elements of `a` in row-major order, copied once (by slice when contiguous: iterating
 /// a dynamic-rank array element by element is several times slower).
-fn row_major<T: Copy>(a: &ArrayD<T>) -> std::sync::Arc<[T]> {
-    match a.as_slice() {
-        Some(s) => std::sync::Arc::from(s),
+fn row_major<T: Copy>(a: &ArrayD<T>) -> std::sync::Arc<Vec<T>> {
+    std::sync::Arc::new(match a.as_slice() {
+        Some(s) => s.to_vec(),
         None => a.iter().copied().collect(),
-    }
+    })
 }
 
 /// Unreachable in practice (a constant's length matches its shape); yields a NaN-filled value

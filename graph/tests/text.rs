@@ -161,12 +161,12 @@ fn tensor_constant(dims: &[usize], data: ConstData) -> Constant {
 #[test]
 fn tensor_constants_print_as_nested_lists() {
     let mut g = Graph::new("consts");
-    let eye = g.constant(tensor_constant(&[2, 2], ConstData::F64(Arc::from([1.0, 0.0, 0.0, 1.0]))));
-    let idx = g.constant(tensor_constant(&[2, 1, 3], ConstData::I64(Arc::from([0, 1, 2, 3, 4, -5]))));
-    let mask = g.constant(tensor_constant(&[3], ConstData::Bool(Arc::from([true, false, true]))));
-    let empty = g.constant(tensor_constant(&[0], ConstData::F64(Arc::from([]))));
-    let empty2 = g.constant(tensor_constant(&[2, 0], ConstData::F64(Arc::from([]))));
-    let empty3 = g.constant(tensor_constant(&[0, 3], ConstData::I64(Arc::from([]))));
+    let eye = g.constant(tensor_constant(&[2, 2], ConstData::F64(Arc::new(vec![1.0, 0.0, 0.0, 1.0]))));
+    let idx = g.constant(tensor_constant(&[2, 1, 3], ConstData::I64(Arc::new(vec![0, 1, 2, 3, 4, -5]))));
+    let mask = g.constant(tensor_constant(&[3], ConstData::Bool(Arc::new(vec![true, false, true]))));
+    let empty = g.constant(tensor_constant(&[0], ConstData::F64(Arc::new(vec![]))));
+    let empty2 = g.constant(tensor_constant(&[2, 0], ConstData::F64(Arc::new(vec![]))));
+    let empty3 = g.constant(tensor_constant(&[0, 3], ConstData::I64(Arc::new(vec![]))));
     g.set_outputs(&[eye, idx, mask, empty, empty2, empty3]).unwrap();
     let expected = "func @consts() -> (f64[2,2], i64[2,1,3], bool[3], f64[0], f64[2,0], i64[0,3]) {
   %0:f64[2,2] = const [[1.0, 0.0], [0.0, 1.0]]
@@ -214,7 +214,7 @@ fn integer_literals_are_accepted_as_f64_elements() {
     let src = "func @f() -> f64[2] {\n  %0:f64[2] = const [1, -2]\n  return %0\n}\n";
     let g = parse_ok(src);
     let c = g.node(g.outputs()[0]).op.as_const().unwrap().clone();
-    assert_eq!(c, tensor_constant(&[2], ConstData::F64(Arc::from([1.0, -2.0]))));
+    assert_eq!(c, tensor_constant(&[2], ConstData::F64(Arc::new(vec![1.0, -2.0]))));
 }
 
 #[test]
