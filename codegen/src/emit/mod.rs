@@ -62,6 +62,8 @@ pub(crate) enum CacheKey {
     Sum(Value, Value),
     /// The index loaded from an address (a kernel never writes the index buffers it reads).
     Index(Value),
+    /// `e^−|x|` (shared by softplus, log-sigmoid and sigmoid of `x` and of `−x`).
+    ExpNegAbs(Value),
 }
 
 /// Builds the body of one function.

@@ -11,9 +11,9 @@
 #![allow(clippy::excessive_precision)]
 
 use cranelift_codegen::ir::condcodes::FloatCC;
-use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Value, types};
+use cranelift_codegen::ir::{InstBuilder, InstructionData, MemFlagsData, Opcode, Value, types};
 
-use super::Emitter;
+use super::{CacheKey, Emitter};
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1;
@@ -90,11 +90,16 @@ impl Emitter<'_> {
 
     /// eˣ for two lanes.
     pub(crate) fn exp_x2(&mut self, x: Value) -> Value {
-        // Clamp so that 2^k stays representable in two halves; fmax/fmin keep NaN.
-        let lo = self.f64x2(-746.0);
         let hi = self.f64x2(710.0);
-        let x = self.b.ins().fmax(x, lo);
         let x = self.b.ins().fmin(x, hi);
+        self.exp_below_x2(x)
+    }
+
+    /// eˣ for two lanes with `x` at most 710 (or NaN).
+    fn exp_below_x2(&mut self, x: Value) -> Value {
+        // Clamp so that 2^k stays representable in two halves; fmax keeps NaN.
+        let lo = self.f64x2(-746.0);
+        let x = self.b.ins().fmax(x, lo);
         let log2e = self.f64x2(LOG2E);
         let shift = self.f64x2(SHIFT);
         let t = self.b.ins().fmul(x, log2e);
@@ -229,6 +234,14 @@ impl Emitter<'_> {
 
     /// ln(1 + x) for two lanes.
     pub(crate) fn log1p_x2(&mut self, x: Value) -> Value {
+        let r = self.log1p_finite_x2(x, false);
+        self.log_specials(x, -1.0, r)
+    }
+
+    /// ln(1 + x) for two lanes of finite `x > −1`; with `at_most_one`, of `x` in `[0, 1]`,
+    /// where `1 + x < 2` needs no correction for `k ≥ 2` (what softplus asks: fewer
+    /// instructions in the longest kernels, which Cranelift's time follows).
+    fn log1p_finite_x2(&mut self, x: Value, at_most_one: bool) -> Value {
         // Near 0 the kernel takes f = x exactly (k = 0, no correction).
         let ge = self.cmp_const(FloatCC::GreaterThanOrEqual, x, -0.292_893_218_813_452_54);
         let lt = self.cmp_const(FloatCC::LessThan, x, 0.414_213_562_373_095_03);
@@ -242,37 +255,58 @@ impl Emitter<'_> {
         // c = (log(1+x) − log u)·u, the rounding error of u = 1 + x.
         let um1 = self.b.ins().fsub(u, one);
         let c_small = self.b.ins().fsub(x, um1);
-        let umx = self.b.ins().fsub(u, x);
-        let c_big = self.b.ins().fsub(one, umx);
-        let k_ge2 = self.cmp_const(FloatCC::GreaterThanOrEqual, dk, 2.0);
-        let c = self.pick(k_ge2, c_big, c_small);
-        let c = self.b.ins().fdiv(c, u);
         let zero = self.f64x2(0.0);
-        let k_ge54 = self.cmp_const(FloatCC::GreaterThanOrEqual, dk, 54.0);
-        let c = self.pick(k_ge54, zero, c);
+        let c = if at_most_one {
+            self.b.ins().fdiv(c_small, u)
+        } else {
+            let umx = self.b.ins().fsub(u, x);
+            let c_big = self.b.ins().fsub(one, umx);
+            let k_ge2 = self.cmp_const(FloatCC::GreaterThanOrEqual, dk, 2.0);
+            let c = self.pick(k_ge2, c_big, c_small);
+            let c = self.b.ins().fdiv(c, u);
+            let k_ge54 = self.cmp_const(FloatCC::GreaterThanOrEqual, dk, 54.0);
+            self.pick(k_ge54, zero, c)
+        };
         let f = self.pick(near, x, fb);
         let dk = self.pick(near, zero, dk);
         let c = self.pick(near, zero, c);
-        let r = self.log_combine(dk, f, Some(c));
-        self.log_specials(x, -1.0, r)
+        self.log_combine(dk, f, Some(c))
     }
 
-    /// ln(1 + eˣ) = max(x, 0) + log1p(e^−|x|) for two lanes.
+    /// `e^−|x|` for two lanes, in `[0, 1]` (NaN for NaN), made once per block for `x` and `−x`
+    /// (log-sigmoid and sigmoid of one argument, as a logistic likelihood and its gradient
+    /// have them, share it).
+    fn exp_neg_abs_x2(&mut self, x: Value) -> Value {
+        let x = self.negated(x).unwrap_or(x);
+        self.cached(CacheKey::ExpNegAbs(x), |em| {
+            let a = em.b.ins().fabs(x);
+            let na = em.b.ins().fneg(a);
+            em.exp_below_x2(na)
+        })
+    }
+
+    /// `y` when `x` is `−y`.
+    fn negated(&self, x: Value) -> Option<Value> {
+        let inst = self.b.func.dfg.value_def(x).inst()?;
+        match self.b.func.dfg.insts[inst] {
+            InstructionData::Unary { opcode: Opcode::Fneg, arg } => Some(arg),
+            _ => None,
+        }
+    }
+
+    /// ln(1 + eˣ) = max(x, 0) + log1p(e^−|x|) for two lanes. The special cases need no
+    /// selects: ±inf give e = 0 and log1p(0) = 0, and a NaN `x` makes `max(x, 0)` NaN.
     pub(crate) fn softplus_x2(&mut self, x: Value) -> Value {
         let zero = self.f64x2(0.0);
         let pos = self.b.ins().fmax(x, zero);
-        let a = self.b.ins().fabs(x);
-        let na = self.b.ins().fneg(a);
-        let e = self.exp_x2(na);
-        let l = self.log1p_x2(e);
+        let e = self.exp_neg_abs_x2(x);
+        let l = self.log1p_finite_x2(e, true);
         self.b.ins().fadd(pos, l)
     }
 
     /// 1/(1 + e⁻ˣ) for two lanes: with e = e^−|x|, 1/(1 + e) for x ≥ 0 and e/(1 + e) below.
     pub(crate) fn sigmoid_x2(&mut self, x: Value) -> Value {
-        let a = self.b.ins().fabs(x);
-        let na = self.b.ins().fneg(a);
-        let e = self.exp_x2(na);
+        let e = self.exp_neg_abs_x2(x);
         let one = self.f64x2(1.0);
         let den = self.b.ins().fadd(one, e);
         let nonneg = self.cmp_const(FloatCC::GreaterThanOrEqual, x, 0.0);
