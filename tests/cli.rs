@@ -320,17 +320,16 @@ fn compile_prints_stage_times_or_clif() {
 /// SIGPIPE's exit code: no panic, no message.
 #[test]
 fn closed_standard_output_ends_quietly() {
-    let child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+    // The read end is closed before the command starts, so its first write fails whatever
+    // the timing (closing it after spawning raced the command's writes into the pipe buffer).
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_tessera"))
         .args(["print", "examples/hierarchical.ir"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+        .stdout(writer)
+        .output()
         .expect("the tessera binary runs");
-    // Closing the read end before the command writes makes its first write fail.
-    let mut child = child;
-    drop(child.stdout.take());
-    let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(141), "{}", stderr(&out));
     assert!(stderr(&out).is_empty(), "{}", stderr(&out));
 }
