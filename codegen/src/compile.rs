@@ -202,17 +202,24 @@ fn part_workers() -> usize {
     CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())).saturating_sub(1).min(MAX_PART_WORKERS)
 }
 
-/// The functions `program` is emitted as, in step order.
-fn emit_all_parts(program: &Program, module: &mut JITModule, opts: EmitOptions, budget: usize) -> Result<Vec<Function>, CodegenError> {
+/// Emits `program` part by part, handing each part's function to `each` in step order
+/// (with whether it is the last).
+fn emit_parts(
+    program: &Program,
+    module: &mut JITModule,
+    opts: EmitOptions,
+    budget: usize,
+    mut each: impl FnMut(Function, bool) -> Result<(), CodegenError>,
+) -> Result<(), CodegenError> {
     let mut fctx = FunctionBuilderContext::new();
-    let mut parts = Vec::new();
     let mut start = 0;
     loop {
         let (func, taken) = emit_part(program, &program.steps[start..], module, &mut fctx, opts, budget)?;
-        parts.push(func);
         start += taken;
-        if start >= program.steps.len() {
-            return Ok(parts);
+        let last = start >= program.steps.len();
+        each(func, last)?;
+        if last {
+            return Ok(());
         }
     }
 }
@@ -223,8 +230,12 @@ pub fn emit_clif(graph: &Graph, opts: &CompileOptions) -> Result<String, Codegen
     let plan_opts = PlanOptions { fuse: opts.fuse, dgemm_min_work: opts.dgemm_min_work };
     let program = plan(graph, &plan_opts)?;
     let (mut module, _) = make_module(opts)?;
-    let parts = emit_all_parts(&program, &mut module, emit_options(opts), opts.part_budget)?;
-    Ok(parts.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join("\n"))
+    let mut parts = Vec::new();
+    emit_parts(&program, &mut module, emit_options(opts), opts.part_budget, |func, _| {
+        parts.push(func.display().to_string());
+        Ok(())
+    })?;
+    Ok(parts.join("\n"))
 }
 
 fn emit_options(opts: &CompileOptions) -> EmitOptions {
@@ -259,22 +270,21 @@ fn emit_and_compile(
     };
     let mut clif = Vec::new();
     let (parts, emitted) = std::thread::scope(|scope| -> Result<(usize, Instant), CodegenError> {
-        let mut fctx = FunctionBuilderContext::new();
-        let (mut start, mut parts, mut spawned) = (0, 0, false);
-        loop {
-            let (func, taken) = emit_part(program, &program.steps[start..], module, &mut fctx, emit_opts, budget)?;
-            start += taken;
+        let (mut parts, mut spawned, mut emitted) = (0, false, None);
+        emit_parts(program, module, emit_opts, budget, |func, last| {
             stats.clif_blocks += func.layout.blocks().count();
             stats.clif_instructions += func.layout.blocks().map(|b| func.layout.block_insts(b).count()).sum::<usize>();
             if keep_clif {
                 clif.push(func.display().to_string());
             }
-            let last = start >= program.steps.len();
+            if last {
+                emitted = Some(Instant::now());
+            }
             if last && parts == 0 {
                 // One part: no threads.
-                let emitted = Instant::now();
                 let _ = done_tx.send((0, compile_part(isa, func)));
-                return Ok((1, emitted));
+                parts = 1;
+                return Ok(());
             }
             if !spawned {
                 spawned = true;
@@ -289,16 +299,13 @@ fn emit_and_compile(
             }
             let _ = job_tx.send((parts, func));
             parts += 1;
-            if last {
-                break;
-            }
-        }
-        let emitted = Instant::now();
+            Ok(())
+        })?;
         drop(job_tx);
         while let Some((k, func)) = take_job(false) {
             let _ = done_tx.send((k, compile_part(isa, func)));
         }
-        Ok((parts, emitted))
+        Ok((parts, emitted.unwrap_or_else(Instant::now)))
     })?;
     drop(done_tx);
     if keep_clif {
