@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{Scope, ScopedJoinHandle};
 
-use ndarray::{ArrayD, IxDyn};
 use tessera_graph::{ConstData, Constant, Shape, Value};
 
 use crate::error::{Diag, ErrorKind, ModelError, Source, Span};
@@ -192,41 +191,19 @@ impl<'t> DataSet<'t> {
 
     /// Reads field `name` as `kind` elements of exactly `shape` (a scalar or a list of one
     /// element stands for a shape of size 1; `[]` for any empty shape). `None` when missing.
-    pub fn read(
-        &self,
-        name: &str,
-        kind: ElemKind,
-        shape: &[usize],
-    ) -> Option<Result<Value, FieldIssue>> {
-        let (elements, span) = self.elements(name, kind, shape)?;
-        Some(elements.and_then(|e| e.into_value(shape, span)))
+    pub fn read(&self, name: &str, kind: ElemKind, shape: &[usize]) -> Option<Result<Value, FieldIssue>> {
+        Some(self.read_constant(name, kind, shape)?.map(|c| Value::from_constant(&c)))
     }
 
     /// Reads field `name` like [`DataSet::read`], as a graph constant that shares the data set's
     /// elements when they are stored as read (a data matrix is the largest thing a model binds).
-    pub fn read_constant(
-        &self,
-        name: &str,
-        kind: ElemKind,
-        shape: &[usize],
-    ) -> Option<Result<Constant, FieldIssue>> {
-        let (elements, span) = self.elements(name, kind, shape)?;
-        Some(elements.and_then(|e| e.into_constant(shape, span)))
-    }
-
-    /// The checked elements of field `name` (see [`DataSet::read`]) and the span of its value.
-    fn elements(
-        &self,
-        name: &str,
-        kind: ElemKind,
-        shape: &[usize],
-    ) -> Option<(Result<Elements, FieldIssue>, Span)> {
+    pub fn read_constant(&self, name: &str, kind: ElemKind, shape: &[usize]) -> Option<Result<Constant, FieldIssue>> {
         let field = self.fields.get(name)?;
         let elements = match &field.value {
             Json::Array(a) => read_array(name, a, kind, shape, self.source.text()),
             value => read_field(name, value, kind, shape),
         };
-        Some((elements, field.value.span()))
+        Some(elements.and_then(|e| e.into_constant(shape, field.value.span())))
     }
 }
 
@@ -238,13 +215,6 @@ enum Elements {
 }
 
 impl Elements {
-    fn into_value(self, shape: &[usize], span: Span) -> Result<Value, FieldIssue> {
-        Ok(match self {
-            Elements::F64(data) => Value::F64(shaped(shape, Arc::unwrap_or_clone(data), span)?),
-            Elements::I64(data) => Value::I64(shaped(shape, Arc::unwrap_or_clone(data), span)?),
-        })
-    }
-
     fn into_constant(self, shape: &[usize], span: Span) -> Result<Constant, FieldIssue> {
         let data = match self {
             Elements::F64(data) => ConstData::F64(data),
@@ -512,12 +482,6 @@ fn number_spans(text: &str, span: Span) -> Vec<Span> {
         }
     }
     spans
-}
-
-/// `data` as an array of `shape` (their sizes agree once the shape is checked).
-fn shaped<T>(shape: &[usize], data: Vec<T>, span: Span) -> Result<ArrayD<T>, FieldIssue> {
-    ArrayD::from_shape_vec(IxDyn(shape), data)
-        .map_err(|e| issue(ErrorKind::DataShape, span, format!("internal shape error: {e}"), ""))
 }
 
 /// Whether `b` can be part of a JSON number literal.
@@ -1169,6 +1133,7 @@ fn eight_digits(bytes: &[u8], pos: usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::{ArrayD, IxDyn};
 
     #[test]
     fn reads_numbers_and_nested_lists_with_shapes() {
