@@ -3,7 +3,7 @@
 //! and gathers with one user), and where every computed buffer lives (outputs directly in the
 //! caller's slices, the rest in one workspace whose slots are reused once their value is dead).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use smallvec::SmallVec;
 use tessera_graph::{ConstData, ConstScalar, DType, Graph, NodeId, Op, ReduceOp, ScalarInstr, Shape, TensorType, UnaryOp};
@@ -542,8 +542,8 @@ impl<'g> Planner<'g> {
     fn schedule(&self) -> Vec<Vec<NodeId>> {
         let mut remaining: Vec<NodeId> =
             self.live.iter().copied().filter(|&id| self.kind[id.index()] == Some(Kind::Materialized)).collect();
-        let needs: HashMap<NodeId, Vec<(NodeId, bool)>> = remaining.iter().map(|&id| (id, self.needs(id))).collect();
-        let roles: HashMap<NodeId, Option<Role>> =
+        let needs: FxHashMap<NodeId, Vec<(NodeId, bool)>> = remaining.iter().map(|&id| (id, self.needs(id))).collect();
+        let roles: FxHashMap<NodeId, Option<Role>> =
             remaining.iter().map(|&id| (id, if self.opts.fuse { self.group_role(id) } else { None })).collect();
         let mut done = vec![false; self.g.arena_len()];
         let mut groups = Vec::new();
@@ -1075,12 +1075,12 @@ struct KernelBuilder {
     domain: SmallVec<[usize; 4]>,
     leaves: Vec<Leaf>,
     expr: Expr,
-    memo: HashMap<NodeId, usize>,
+    memo: FxHashMap<NodeId, usize>,
 }
 
 impl KernelBuilder {
     fn new(domain: &[usize]) -> KernelBuilder {
-        KernelBuilder { domain: SmallVec::from_slice(domain), leaves: Vec::new(), expr: Expr::new(), memo: HashMap::new() }
+        KernelBuilder { domain: SmallVec::from_slice(domain), leaves: Vec::new(), expr: Expr::new(), memo: FxHashMap::default() }
     }
 
     /// Adds a direct leaf and returns its expression node.

@@ -6,7 +6,7 @@
 //! canonical form (see [`FusedKernel::new`]), so structurally equal programs hash-cons to one
 //! node and the text form reads back to the same kernel.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::infer::broadcast2;
 use crate::{Axes, BinaryOp, Constant, DType, GraphError, ReduceOp, Shape, TensorType, UnaryOp};
@@ -148,7 +148,7 @@ impl FusedKernel {
             }
         }
         let mut out: Vec<ScalarInstr> = Vec::with_capacity(body.len());
-        let mut interned: HashMap<ScalarInstr, u16> = HashMap::new();
+        let mut interned: FxHashMap<ScalarInstr, u16> = FxHashMap::default();
         let mut new_index: Vec<Option<u16>> = vec![None; body.len()];
         // Iterative DFS (bodies of long chains would overflow a recursive walk).
         let mut stack: Vec<(usize, usize)> = vec![(body.len() - 1, 0)];

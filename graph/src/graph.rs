@@ -1,11 +1,9 @@
 //! The graph: an arena of hash-consed nodes, its named inputs and its outputs.
 
-use std::collections::HashMap;
-
-use rustc_hash::FxHashMap;
 use std::fmt;
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use crate::infer::infer;
@@ -251,7 +249,7 @@ impl Graph {
     /// A copy with only the live nodes, renumbered in canonical order.
     pub fn compact(&self) -> Graph {
         let mut out = Graph::new(self.name.clone());
-        let mut map: HashMap<NodeId, NodeId> = HashMap::new();
+        let mut map: FxHashMap<NodeId, NodeId> = FxHashMap::default();
         for id in self.live_nodes() {
             let node = &self.nodes[id.index()];
             let operands: Operands = node.operands.iter().map(|o| map[o]).collect();

@@ -9,6 +9,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use ndarray::{ArrayD, IxDyn};
+use rustc_hash::FxHashMap;
 use tessera_graph::{DType, Graph, GraphBuilder, GraphError, NodeId, Op, SliceRange, Value, Var};
 
 use crate::dist::{self, DensityOptions, Dist};
@@ -301,7 +302,7 @@ impl ModelBuilder {
 fn flatten_params(graph: &Graph, params: &HashMap<&str, &ParamLayout>, dim: usize) -> Result<Graph, GraphError> {
     let mut out = Graph::new("logp");
     let theta = out.input("theta", tessera_graph::TensorType::new(DType::F64, [dim]))?;
-    let mut map: HashMap<NodeId, NodeId> = HashMap::new();
+    let mut map: FxHashMap<NodeId, NodeId> = FxHashMap::default();
     for id in graph.live_nodes() {
         let node = graph.node(id);
         let new = match &node.op {

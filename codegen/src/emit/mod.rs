@@ -6,7 +6,7 @@ mod nest;
 mod scalar;
 pub(crate) mod vecmath;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use cranelift_codegen::ir::{
     AbiParam, Block, ConstantData, FuncRef, Function, InstBuilder, InstructionData, MemFlagsData, Opcode, Type, Value, ValueDef, types,
@@ -70,7 +70,7 @@ pub(crate) enum CacheKey {
 pub(crate) struct Emitter<'a> {
     pub(crate) b: FunctionBuilder<'a>,
     module: &'a mut JITModule,
-    funcs: HashMap<&'static str, FuncRef>,
+    funcs: FxHashMap<&'static str, FuncRef>,
     args: [Value; 3],
     err: Block,
     err_used: bool,
@@ -78,7 +78,7 @@ pub(crate) struct Emitter<'a> {
     pub(crate) opts: EmitOptions,
     ptr: Type,
     /// Values already made in `cache_block` (see [`Emitter::cached`]).
-    block_cache: HashMap<CacheKey, Value>,
+    block_cache: FxHashMap<CacheKey, Value>,
     cache_block: Option<Block>,
 }
 
@@ -116,14 +116,14 @@ pub(crate) fn emit_part(
     let mut em = Emitter {
         b,
         module,
-        funcs: HashMap::new(),
+        funcs: FxHashMap::default(),
         args,
         err,
         err_used: false,
         consts: &program.consts,
         opts,
         ptr,
-        block_cache: HashMap::new(),
+        block_cache: FxHashMap::default(),
         cache_block: None,
     };
     let mut taken = 0;

@@ -15,7 +15,7 @@
 //! - Fusion runs last, after differentiation and all other passes: fused nodes have no
 //!   gradient rule, and no other rule looks inside them.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use tessera_graph::{ConstScalar, FusedKernel, FusedReduce, Graph, GraphError, NodeId, Op, ScalarInstr};
@@ -58,7 +58,7 @@ pub fn fuse(g: &Graph) -> Result<(Graph, FusionStats), GraphError> {
         }
     }
     let mut out = Graph::new(g.name());
-    let mut map: HashMap<NodeId, NodeId> = HashMap::new();
+    let mut map: FxHashMap<NodeId, NodeId> = FxHashMap::default();
     let mut stats = FusionStats::default();
     for &id in &live {
         let node = g.node(id);
@@ -96,7 +96,7 @@ pub fn fuse(g: &Graph) -> Result<(Graph, FusionStats), GraphError> {
 
 /// Node `id` of `g` in `out`, built plainly together with any operands not built yet (the
 /// absorbed nodes of a kernel that was not formed). Iterative: an unfused chain can be long.
-fn copy(g: &Graph, id: NodeId, out: &mut Graph, map: &mut HashMap<NodeId, NodeId>) -> Result<NodeId, GraphError> {
+fn copy(g: &Graph, id: NodeId, out: &mut Graph, map: &mut FxHashMap<NodeId, NodeId>) -> Result<NodeId, GraphError> {
     let mut stack = vec![id];
     while let Some(&top) = stack.last() {
         if map.contains_key(&top) {
@@ -135,7 +135,7 @@ fn build_kernel(g: &Graph, root: NodeId, absorbed: &[bool]) -> Option<(FusedKern
         }
         _ => (root, None),
     };
-    let mut b = KernelBuild { g, absorbed, body: Vec::new(), leaves: Vec::new(), ops: 0, memo: HashMap::new() };
+    let mut b = KernelBuild { g, absorbed, body: Vec::new(), leaves: Vec::new(), ops: 0, memo: FxHashMap::default() };
     b.emit(body_root, 0)?;
     let worth = if reduce.is_some() { b.ops >= 1 } else { b.ops >= 2 };
     if !worth || b.leaves.len() > MAX_OPERANDS || b.body.len() > MAX_INSTRUCTIONS {
@@ -151,7 +151,7 @@ struct KernelBuild<'g> {
     body: Vec<ScalarInstr>,
     leaves: Vec<NodeId>,
     ops: usize,
-    memo: HashMap<NodeId, u16>,
+    memo: FxHashMap<NodeId, u16>,
 }
 
 impl KernelBuild<'_> {
