@@ -1,5 +1,6 @@
 //! The graph: an arena of hash-consed nodes, its named inputs and its outputs.
 
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::Arc;
 
@@ -121,14 +122,16 @@ impl Graph {
     }
 
     fn intern(&mut self, op: Op, operands: Operands, ty: TensorType) -> NodeId {
-        let key = NodeKey { op, operands };
-        if let Some(&id) = self.interned.get(&key) {
-            return id;
+        // One lookup (hashing a fused op's body once): most interned nodes are new.
+        match self.interned.entry(NodeKey { op, operands }) {
+            Entry::Occupied(e) => *e.get(),
+            Entry::Vacant(e) => {
+                let id = NodeId::from_index(self.nodes.len());
+                self.nodes.push(Node { op: e.key().op.clone(), operands: e.key().operands.clone(), ty });
+                e.insert(id);
+                id
+            }
         }
-        let id = NodeId::from_index(self.nodes.len());
-        self.nodes.push(Node { op: key.op.clone(), operands: key.operands.clone(), ty });
-        self.interned.insert(key, id);
-        id
     }
 
     /// Sets the outputs (the `return` list).

@@ -15,6 +15,7 @@
 //! report, which in a correct rule set stays empty).
 
 use std::fmt::Write;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -27,15 +28,18 @@ use crate::pattern::{self, Bindings, Compiled, Head, Pat};
 pub type RuleFn = fn(&mut Ctx<'_>, NodeId) -> Option<NodeId>;
 
 /// What a rule does.
+#[derive(Clone)]
 pub(crate) enum RuleKind {
     /// A parsed pattern rule (or the parse error, which makes the rule inert; a test checks
-    /// that every shipped rule parses).
-    Pattern(Result<Compiled, String>),
+    /// that every shipped rule parses). Shared: rule sets that include the same group of
+    /// rules clone it rather than parse it again.
+    Pattern(Result<Arc<Compiled>, String>),
     /// A Rust rule and the op names it looks at (`"*"` for every op).
     Func { f: RuleFn, on: &'static [&'static str] },
 }
 
-/// A named, directional rewrite rule.
+/// A named, directional rewrite rule (cheap to clone).
+#[derive(Clone)]
 pub struct Rule {
     /// The rule's name (shown in the report and trace).
     pub name: &'static str,
@@ -45,7 +49,7 @@ pub struct Rule {
 impl Rule {
     /// A pattern rule `lhs => rhs if conds` (see [`crate::pattern`] for the language).
     pub fn pattern(name: &'static str, lhs: &str, rhs: &str, conds: &str) -> Rule {
-        Rule { name, kind: RuleKind::Pattern(pattern::compile(lhs, rhs, conds)) }
+        Rule { name, kind: RuleKind::Pattern(pattern::compile(lhs, rhs, conds).map(Arc::new)) }
     }
 
     /// A Rust-function rule applying to nodes whose op name is in `on` (`"*"`: any).

@@ -5,7 +5,7 @@ use std::sync::LazyLock;
 
 use tessera_graph::{Graph, verify};
 
-use crate::engine::{Limits, PassStats, RuleSet, TraceEntry, run_pass};
+use crate::engine::{Limits, PassStats, Rule, RuleSet, TraceEntry, run_pass};
 use crate::rules::{arith, broadcast, exp_log, fold, fusion, reduce, stability};
 use crate::{Report, RewriteError};
 
@@ -96,19 +96,42 @@ pub struct PassReport {
     pub stats: PassStats,
 }
 
-static CANONICALIZE: LazyLock<RuleSet> = LazyLock::new(|| RuleSet::new([fold::rules(), arith::canonical()].into_iter().flatten().collect()));
-static SIMPLIFY: LazyLock<RuleSet> = LazyLock::new(|| {
-    RuleSet::new([fold::rules(), arith::canonical(), arith::identities(), exp_log::rules(), reduce::rules(), broadcast::rules()].into_iter().flatten().collect())
+/// The groups of rules, each parsed once: the passes' sets share groups.
+struct Groups {
+    fold: Vec<Rule>,
+    canonical: Vec<Rule>,
+    identities: Vec<Rule>,
+    specialize: Vec<Rule>,
+    stability: Vec<Rule>,
+    exp_log: Vec<Rule>,
+    reduce: Vec<Rule>,
+    broadcast: Vec<Rule>,
+}
+
+static GROUPS: LazyLock<Groups> = LazyLock::new(|| Groups {
+    fold: fold::rules(),
+    canonical: arith::canonical(),
+    identities: arith::identities(),
+    specialize: arith::specialize(),
+    stability: stability::rules(),
+    exp_log: exp_log::rules(),
+    reduce: reduce::rules(),
+    broadcast: broadcast::rules(),
 });
+
+/// A rule set of the groups picked from [`GROUPS`], in order.
+fn rule_set_of(pick: impl FnOnce(&'static Groups) -> Vec<&'static [Rule]>) -> RuleSet {
+    RuleSet::new(pick(&GROUPS).into_iter().flatten().cloned().collect())
+}
+
+static CANONICALIZE: LazyLock<RuleSet> = LazyLock::new(|| rule_set_of(|g| vec![&g.fold, &g.canonical]));
+static SIMPLIFY: LazyLock<RuleSet> =
+    LazyLock::new(|| rule_set_of(|g| vec![&g.fold, &g.canonical, &g.identities, &g.exp_log, &g.reduce, &g.broadcast]));
 static STABILIZE: LazyLock<RuleSet> = LazyLock::new(|| {
-    RuleSet::new(
-        [fold::rules(), stability::rules(), arith::canonical(), arith::identities(), exp_log::rules(), reduce::rules(), broadcast::rules()]
-            .into_iter().flatten().collect(),
-    )
+    rule_set_of(|g| vec![&g.fold, &g.stability, &g.canonical, &g.identities, &g.exp_log, &g.reduce, &g.broadcast])
 });
-static SPECIALIZE: LazyLock<RuleSet> = LazyLock::new(|| {
-    RuleSet::new([fold::rules(), arith::identities(), arith::specialize(), exp_log::rules(), broadcast::rules()].into_iter().flatten().collect())
-});
+static SPECIALIZE: LazyLock<RuleSet> =
+    LazyLock::new(|| rule_set_of(|g| vec![&g.fold, &g.identities, &g.specialize, &g.exp_log, &g.broadcast]));
 
 /// The rule set of a rule pass (`None` for fusion, which is not rule-driven).
 pub fn rule_set(pass: Pass) -> Option<&'static RuleSet> {
