@@ -78,8 +78,8 @@ impl Value {
     pub fn to_f64_vec(&self) -> Vec<f64> {
         match self {
             Value::F64(a) => a.as_slice().map_or_else(|| a.iter().copied().collect(), <[f64]>::to_vec),
-            Value::I64(a) => a.iter().map(|&x| x as f64).collect(),
-            Value::Bool(a) => a.iter().map(|&x| f64::from(u8::from(x))).collect(),
+            Value::I64(a) => converted(a, |x| x as f64),
+            Value::Bool(a) => converted(a, |x| f64::from(u8::from(x))),
         }
     }
 
@@ -105,6 +105,15 @@ impl Value {
         };
         // An array's element count always equals its shape's size.
         Constant::new(shape, data).unwrap_or_else(|| Constant::f64(f64::NAN))
+    }
+}
+
+/// The elements of `a` in row-major order, converted (by slice when contiguous, as in
+/// [`row_major`]).
+fn converted<T: Copy>(a: &ArrayD<T>, f: impl Fn(T) -> f64) -> Vec<f64> {
+    match a.as_slice() {
+        Some(s) => s.iter().map(|&x| f(x)).collect(),
+        None => a.iter().map(|&x| f(x)).collect(),
     }
 }
 

@@ -118,6 +118,18 @@ fn constant_val(gb: &GraphBuilder, value: Rc<Known>) -> Val {
     Val { var, dtype, shape, value: Some(value), param_dep: false, range: None }
 }
 
+/// Indices into an axis of extent `dim` with negative ones counted from the end: `None` when
+/// none is negative (nothing to change), the first out-of-range `(position, index)` as error.
+fn wrap_indices(idx: &ndarray::ArrayD<i64>, dim: usize) -> Result<Option<ndarray::ArrayD<i64>>, (usize, i64)> {
+    let n = dim as i64;
+    let check = |(k, &v): (usize, &i64)| if v < -n || v >= n { Err((k, v)) } else { Ok(v < 0) };
+    let any_negative = match idx.as_slice() {
+        Some(s) => s.iter().enumerate().map(check).try_fold(false, |acc, neg| neg.map(|neg| acc | neg))?,
+        None => idx.iter().enumerate().map(check).try_fold(false, |acc, neg| neg.map(|neg| acc | neg))?,
+    };
+    Ok(any_negative.then(|| idx.mapv(|v| if v < 0 { v + n } else { v })))
+}
+
 fn graph_diag(span: Span, e: GraphError) -> Diag {
     let message = match e {
         GraphError::Op { op, message } => format!("{op}: {message}"),
@@ -571,33 +583,30 @@ impl Binder<'_> {
                             .expected("int scalars, slices and at most one int array")
                             .help("index one axis at a time, e.g. `X[i][:, j]` (this takes every pair, not NumPy's pairwise rows)"));
                     }
-                    let idx = self.eval_const(e, "an index")?;
-                    let Value::I64(idx) = idx.value() else {
-                        let help = if idx.value().dtype() == DType::Bool { "boolean masks give data-dependent shapes; use `where(...)` instead" } else { "indices are 0-based ints" };
-                        return Err(Diag::new(ErrorKind::Type, e.span, format!("an index must be int, got {}", dtype_name(idx.value().dtype())))
+                    let known_idx = self.eval_const(e, "an index")?;
+                    let Value::I64(idx) = known_idx.value() else {
+                        let help = if known_idx.value().dtype() == DType::Bool { "boolean masks give data-dependent shapes; use `where(...)` instead" } else { "indices are 0-based ints" };
+                        return Err(Diag::new(ErrorKind::Type, e.span, format!("an index must be int, got {}", dtype_name(known_idx.value().dtype())))
                             .expected("an int or an array of ints")
                             .help(help));
                     };
                     let dim = cur.shape[axis];
-                    let n = dim as i64;
-                    let mut fixed = idx.clone();
-                    for (k, v) in fixed.iter_mut().enumerate() {
-                        if *v < -n || *v >= n {
-                            let at = if idx.ndim() == 0 { String::new() } else { format!(" (element {})", index_text(idx.shape(), k)) };
-                            return Err(Diag::new(ErrorKind::Shape, e.span, format!("index {v}{at} is out of range for axis {axis} of extent {dim}"))
-                                .expected(format!("an index in 0..{dim} (or -{dim}..-1 from the end)")));
-                        }
-                        if *v < 0 {
-                            *v += n;
-                        }
-                    }
-                    if fixed.ndim() == 0 {
-                        let i = fixed.iter().next().copied().unwrap_or(0) as usize;
+                    let wrapped = wrap_indices(idx, dim).map_err(|(k, v)| {
+                        let at = if idx.ndim() == 0 { String::new() } else { format!(" (element {})", index_text(idx.shape(), k)) };
+                        Diag::new(ErrorKind::Shape, e.span, format!("index {v}{at} is out of range for axis {axis} of extent {dim}"))
+                            .expected(format!("an index in 0..{dim} (or -{dim}..-1 from the end)"))
+                    })?;
+                    if idx.ndim() == 0 {
+                        let i = wrapped.as_ref().unwrap_or(idx).iter().next().copied().unwrap_or(0) as usize;
                         let picked = self.slice_axis(cur, axis, SliceRange { start: i, step: 1, len: 1 }, e.span)?;
                         cur = self.apply(Op::Squeeze { axes: std::iter::once(axis).collect() }, &[&picked], e.span)?;
                     } else {
-                        let rank = fixed.ndim();
-                        let iv = constant_val(cx.gb, known(Value::I64(fixed)));
+                        let rank = idx.ndim();
+                        // Indices already in 0..dim (data index arrays) enter the graph as they are.
+                        let iv = match wrapped {
+                            Some(w) => constant_val(cx.gb, known(Value::I64(w))),
+                            None => constant_val(cx.gb, known_idx.clone()),
+                        };
                         cur = self.apply(Op::Gather { axis }, &[&cur, &iv], e.span)?;
                         axis += rank;
                     }

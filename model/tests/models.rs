@@ -232,3 +232,19 @@ fn rust_api_builds_the_same_model_as_the_language() {
     let Err(e) = m.param("x", &[2], Transform::Identity) else { panic!("a duplicate parameter was accepted") };
     assert!(e.to_string().contains("declared twice"), "{e}");
 }
+
+/// Negative entries of a data index array count from the end of the axis; indices already in
+/// range enter the graph unchanged. Both give the log density of the same gathered elements.
+#[test]
+fn negative_data_indices_count_from_the_end() {
+    let source = "data i: int[4]\ndata y: vector[4]\nparam mu: vector[3]\nmu ~ normal(0, 1)\ny ~ normal(mu[i], 1)\n";
+    let model = parse_model(source, "m.tess").unwrap();
+    let y = r#""y": [0.5, -1.0, 2.0, 0.25]"#;
+    let bound = |idx: &str| model.bind(&DataSet::from_json(&format!(r#"{{"i": {idx}, {y}}}"#), "d.json").unwrap()).unwrap();
+    let theta = [0.3, -0.7, 1.9];
+    let (negative, positive) = (bound("[-1, 0, -3, 2]"), bound("[2, 0, 0, 2]"));
+    let want = positive.logp_interp(&theta).unwrap();
+    assert!(close(negative.logp_interp(&theta).unwrap(), want, 1e-14));
+    let by_hand: f64 = [0.5 - 1.9, -1.0 - 0.3, 2.0 - 0.3, 0.25 - 1.9].iter().chain(&theta).map(|r| -0.5 * r * r - 0.5 * (2.0 * std::f64::consts::PI).ln()).sum();
+    assert!(close(want, by_hand, 1e-12), "{want} vs {by_hand}");
+}
