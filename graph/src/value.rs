@@ -77,9 +77,9 @@ impl Value {
     /// All elements in row-major order, converted to f64 (bool as 0/1).
     pub fn to_f64_vec(&self) -> Vec<f64> {
         match self {
-            Value::F64(a) => a.as_slice().map_or_else(|| a.iter().copied().collect(), <[f64]>::to_vec),
-            Value::I64(a) => converted(a, |x| x as f64),
-            Value::Bool(a) => converted(a, |x| f64::from(u8::from(x))),
+            Value::F64(a) => row_major_map(a, |x| x),
+            Value::I64(a) => row_major_map(a, |x| x as f64),
+            Value::Bool(a) => row_major_map(a, |x| f64::from(u8::from(x))),
         }
     }
 
@@ -108,22 +108,18 @@ impl Value {
     }
 }
 
-/// The elements of `a` in row-major order, converted (by slice when contiguous, as in
-/// [`row_major`]).
-fn converted<T: Copy>(a: &ArrayD<T>, f: impl Fn(T) -> f64) -> Vec<f64> {
+/// The elements of `a` in row-major order, each mapped by `f` (by slice when contiguous:
+/// iterating a dynamic-rank array element by element is several times slower).
+fn row_major_map<T: Copy, U>(a: &ArrayD<T>, f: impl Fn(T) -> U) -> Vec<U> {
     match a.as_slice() {
         Some(s) => s.iter().map(|&x| f(x)).collect(),
         None => a.iter().map(|&x| f(x)).collect(),
     }
 }
 
-/// The elements of `a` in row-major order, copied once (by slice when contiguous: iterating
-/// a dynamic-rank array element by element is several times slower).
+/// The elements of `a` in row-major order, copied once.
 fn row_major<T: Copy>(a: &ArrayD<T>) -> std::sync::Arc<Vec<T>> {
-    std::sync::Arc::new(match a.as_slice() {
-        Some(s) => s.to_vec(),
-        None => a.iter().copied().collect(),
-    })
+    std::sync::Arc::new(row_major_map(a, |x| x))
 }
 
 /// Unreachable in practice (a constant's length matches its shape); yields a NaN-filled value
