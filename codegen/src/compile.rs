@@ -15,6 +15,7 @@ use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, Module, ModuleReloc};
 use tessera_graph::Graph;
+use tessera_graph::threads::spawn_beside;
 
 use crate::emit::{EmitOptions, emit_part};
 use crate::kernel::{Program, Step};
@@ -288,13 +289,15 @@ fn emit_and_compile(
             }
             if !spawned {
                 spawned = true;
-                for _ in 0..workers {
+                for w in 0..workers {
                     let done = done_tx.clone();
-                    scope.spawn(move || {
+                    let work = move || {
                         while let Some((k, func)) = take_job(true) {
                             let _ = done.send((k, compile_part(isa, func)));
                         }
-                    });
+                    };
+                    // Without the thread (the system refused one), this thread compiles its share.
+                    let _ = spawn_beside(scope, &format!("tessera-part-worker-{w}"), work);
                 }
             }
             let _ = job_tx.send((parts, func));

@@ -20,6 +20,7 @@ mod value;
 pub mod special;
 mod summary;
 mod text;
+pub mod threads;
 mod verify;
 
 pub use builder::{GraphBuilder, PySlice, Var, constant_from_array};

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::{Scope, ScopedJoinHandle};
 
+use tessera_graph::threads::spawn_beside;
 use tessera_graph::{ConstData, Constant, Shape, Value};
 
 use crate::error::{Diag, ErrorKind, ModelError, Source, Span};
@@ -952,7 +953,7 @@ impl RowHelper<'_, '_> {
     fn start(&mut self) {
         let (text, progress, published, stop) = (self.text, self.progress, self.published, self.stop);
         let helper = move || rows_from(text, progress.load(Ordering::Relaxed), published, stop);
-        let spawned = std::thread::Builder::new().name("data-rows".into()).spawn_scoped(self.scope, helper);
+        let spawned = spawn_beside(self.scope, "tessera-data-rows", helper);
         // Without a thread (the system refused one), this thread reads every row.
         self.state = spawned.map_or(HelperState::Done, HelperState::Running);
     }
