@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 
 use cranelift_codegen::control::ControlPlane;
 use cranelift_codegen::ir::{ExternalName, Function};
@@ -15,7 +15,7 @@ use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{Linkage, Module, ModuleReloc};
 use tessera_graph::Graph;
-use tessera_graph::threads::spawn_beside;
+use tessera_graph::threads::spawn_beside_owned;
 
 use crate::emit::{EmitOptions, emit_part};
 use crate::kernel::{Program, Step};
@@ -256,21 +256,17 @@ fn compile_part(isa: &dyn TargetIsa, func: Function) -> Result<Context, CodegenE
 fn emit_and_compile(
     program: &Program,
     module: &mut JITModule,
-    isa: &dyn TargetIsa,
+    isa: &OwnedTargetIsa,
     opts: &CompileOptions,
     stats: &mut CompileStats,
 ) -> Result<(Vec<Context>, Instant), CodegenError> {
     let (emit_opts, budget, keep_clif) = (emit_options(opts), opts.part_budget, opts.clif_text);
     let workers = part_workers();
     let (job_tx, job_rx) = mpsc::channel::<(usize, Function)>();
-    let job_rx = Mutex::new(job_rx);
+    let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Context, CodegenError>)>();
-    let take_job = |wait: bool| {
-        let rx = job_rx.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if wait { rx.recv().ok() } else { rx.try_recv().ok() }
-    };
     let mut clif = Vec::new();
-    let (parts, emitted) = std::thread::scope(|scope| -> Result<(usize, Instant), CodegenError> {
+    let (parts, emitted) = {
         let (mut parts, mut spawned, mut emitted) = (0, false, None);
         emit_parts(program, module, emit_opts, budget, |func, last| {
             stats.clif_blocks += func.layout.blocks().count();
@@ -283,21 +279,22 @@ fn emit_and_compile(
             }
             if last && parts == 0 {
                 // One part: no threads.
-                let _ = done_tx.send((0, compile_part(isa, func)));
+                let _ = done_tx.send((0, compile_part(&**isa, func)));
                 parts = 1;
                 return Ok(());
             }
             if !spawned {
                 spawned = true;
                 for w in 0..workers {
-                    let done = done_tx.clone();
+                    let (done, jobs, isa) = (done_tx.clone(), job_rx.clone(), isa.clone());
                     let work = move || {
-                        while let Some((k, func)) = take_job(true) {
-                            let _ = done.send((k, compile_part(isa, func)));
+                        while let Some((k, func)) = take_job(&jobs, true) {
+                            let _ = done.send((k, compile_part(&*isa, func)));
                         }
                     };
-                    // Without the thread (the system refused one), this thread compiles its share.
-                    let _ = spawn_beside(scope, &format!("tessera-part-worker-{w}"), work);
+                    // Without the thread (the system refused one), this thread compiles its
+                    // share. A worker ends when the jobs run out; its results are awaited below.
+                    let _ = spawn_beside_owned(&format!("tessera-part-worker-{w}"), work);
                 }
             }
             let _ = job_tx.send((parts, func));
@@ -305,11 +302,12 @@ fn emit_and_compile(
             Ok(())
         })?;
         drop(job_tx);
-        while let Some((k, func)) = take_job(false) {
-            let _ = done_tx.send((k, compile_part(isa, func)));
+        while let Some((k, func)) = take_job(&job_rx, false) {
+            let _ = done_tx.send((k, compile_part(&**isa, func)));
         }
-        Ok((parts, emitted.unwrap_or_else(Instant::now)))
-    })?;
+        (parts, emitted.unwrap_or_else(Instant::now))
+    };
+    // The workers hold the other senders: the loop below ends when every part is in.
     drop(done_tx);
     if keep_clif {
         stats.clif = Some(clif.join("\n"));
@@ -320,6 +318,12 @@ fn emit_and_compile(
     }
     let compiled = compiled.into_iter().collect::<Option<Vec<_>>>().ok_or_else(|| CodegenError::Cranelift("a part was not compiled".into()))?;
     Ok((compiled, emitted))
+}
+
+/// The next part to compile: waiting for one (a worker) or only if one is queued.
+fn take_job(jobs: &Mutex<mpsc::Receiver<(usize, Function)>>, wait: bool) -> Option<(usize, Function)> {
+    let rx = jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if wait { rx.recv().ok() } else { rx.try_recv().ok() }
 }
 
 /// Places the compiled parts in `module` and returns their finalized entry points in order.
@@ -346,7 +350,7 @@ pub fn compile_with_stats(graph: &Graph, opts: &CompileOptions) -> Result<(Compi
     let t1 = Instant::now();
     let (mut module, isa) = make_module(opts)?;
     let mut stats = CompileStats::default();
-    let (parts, t2) = emit_and_compile(&program, &mut module, &*isa, opts, &mut stats)?;
+    let (parts, t2) = emit_and_compile(&program, &mut module, &isa, opts, &mut stats)?;
     let t3 = Instant::now();
     let entries = define_parts(&mut module, &parts, &mut stats)?;
     let t4 = Instant::now();

@@ -5,29 +5,44 @@
 //! that core with it until the load balancer moves one of them: on this project's 2-core VM
 //! that took 1–4 ms in about half of the fresh processes measured, longer than the whole job
 //! of the JSON reader's helper or of the thread compiling a part. So a helper leaves its
-//! starter's core as its first act, and the starter yields once, so that a helper queued
-//! behind it gets to run and leave.
+//! starter's core as its first act (in case it runs first, ahead of its starter), and, where
+//! std gives the new thread's handle, the starter also moves it off its core at once (in
+//! case it waits behind its starter). Yielding to a helper queued behind the starter was
+//! tried: the starter then sometimes lost its core for ~1.3 ms to whatever else was runnable.
 
 use std::io;
-use std::thread::{Builder, Scope, ScopedJoinHandle};
+use std::thread::{Builder, JoinHandle, Scope, ScopedJoinHandle};
 
-/// Spawns `work` on a scoped thread named `name` that runs on the other cores than the
-/// calling thread's, when there are others (otherwise as an ordinary thread). The helper
-/// stays off that core for its life: it is meant for work that ends with the caller's.
+/// Spawns `work` on a scoped thread named `name` that leaves the calling thread's core as
+/// soon as it runs, when other cores are allowed (otherwise it is an ordinary thread). The
+/// helper stays off that core for its life: it is meant for work that ends with the caller's.
 pub fn spawn_beside<'scope, T: Send + 'scope>(
     scope: &'scope Scope<'scope, '_>,
     name: &str,
     work: impl FnOnce() -> T + Send + 'scope,
 ) -> io::Result<ScopedJoinHandle<'scope, T>> {
     let caller = current_core();
-    let handle = Builder::new().name(name.to_string()).spawn_scoped(scope, move || {
+    Builder::new().name(name.to_string()).spawn_scoped(scope, move || {
+        if let Some(core) = caller {
+            leave_core(core);
+        }
+        work()
+    })
+}
+
+/// [`spawn_beside`] for work that borrows nothing: the calling thread also moves the new
+/// thread off its core right away, so it starts on another core even when it would first
+/// have waited behind its caller.
+pub fn spawn_beside_owned<T: Send + 'static>(name: &str, work: impl FnOnce() -> T + Send + 'static) -> io::Result<JoinHandle<T>> {
+    let caller = current_core();
+    let handle = Builder::new().name(name.to_string()).spawn(move || {
         if let Some(core) = caller {
             leave_core(core);
         }
         work()
     })?;
-    if caller.is_some() {
-        std::thread::yield_now();
+    if let Some(core) = caller {
+        keep_off_core(&handle, core);
     }
     Ok(handle)
 }
@@ -49,31 +64,53 @@ fn current_core() -> Option<usize> {
 /// (the kernel then moves the thread at once if it was running there).
 #[cfg(target_os = "linux")]
 fn leave_core(core: usize) {
+    let Some(allowed) = allowed_without(core) else { return };
+    // SAFETY: pid 0 is the calling thread; the call only reads `size_of::<cpu_set_t>()` bytes
+    // of `allowed`. Failure leaves the thread where it is, which is only slower.
+    unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &allowed) };
+}
+
+#[cfg(not(target_os = "linux"))]
+fn leave_core(_core: usize) {}
+
+/// The cores the calling thread may use without `core`, if `core` is one of at least two.
+#[cfg(target_os = "linux")]
+fn allowed_without(core: usize) -> Option<libc::cpu_set_t> {
     let size = std::mem::size_of::<libc::cpu_set_t>();
     if core >= 8 * size {
-        return;
+        return None;
     }
     // SAFETY: cpu_set_t is a plain bit array, for which all zeroes is the empty set.
     let mut allowed: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: `allowed` is a cpu_set_t of `size` bytes that the call may write; pid 0 is the
     // calling thread.
     if unsafe { libc::sched_getaffinity(0, size, &mut allowed) } != 0 {
-        return;
+        return None;
     }
     // SAFETY: `core` is below the set's 8·size bits (checked above), so the bit operations
-    // stay inside `allowed`, and sched_setaffinity only reads `size` bytes of it. Failure
-    // leaves the thread where it is, which is only slower.
+    // stay inside `allowed`.
     unsafe {
         if !libc::CPU_ISSET(core, &allowed) || libc::CPU_COUNT(&allowed) < 2 {
-            return;
+            return None;
         }
         libc::CPU_CLR(core, &mut allowed);
-        libc::sched_setaffinity(0, size, &allowed);
     }
+    Some(allowed)
+}
+
+/// Restricts the thread of `handle` to the calling thread's allowed cores without `core`.
+#[cfg(target_os = "linux")]
+fn keep_off_core<T>(handle: &JoinHandle<T>, core: usize) {
+    use std::os::unix::thread::JoinHandleExt;
+    let Some(allowed) = allowed_without(core) else { return };
+    // SAFETY: the pthread_t is the live thread of `handle` (a JoinHandle keeps its thread
+    // joinable, so the id stays valid), and the call only reads `size_of::<cpu_set_t>()` bytes
+    // of `allowed`. Failure leaves the thread where it is, which is only slower.
+    unsafe { libc::pthread_setaffinity_np(handle.as_pthread_t(), std::mem::size_of::<libc::cpu_set_t>(), &allowed) };
 }
 
 #[cfg(not(target_os = "linux"))]
-fn leave_core(_core: usize) {}
+fn keep_off_core<T>(_handle: &JoinHandle<T>, _core: usize) {}
 
 #[cfg(test)]
 mod tests {
@@ -98,6 +135,11 @@ mod tests {
         assert!(starter.is_some() && helper.is_some());
         if allowed > 1 {
             assert_ne!(starter, helper, "the helper ran on its starter's core");
+        }
+        let starter = current_core();
+        let helper = spawn_beside_owned("test-helper", current_core).unwrap().join().unwrap();
+        if allowed > 1 {
+            assert_ne!(starter, helper, "the owned helper ran on its starter's core");
         }
     }
 }
