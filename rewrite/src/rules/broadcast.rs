@@ -74,25 +74,14 @@ fn broadcast_chain(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
 /// is replaced by what it broadcasts (the engine broadcasts the result back if needed, so
 /// e.g. `exp(broadcast(s))` computes one exp and broadcasts it).
 fn broadcast_into_elementwise(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
+    // Checked before anything is copied: this rule is tried on every elementwise node.
+    let operands = &ctx.g.node(id).operands;
+    if !ctx.op(id).is_elementwise() || !operands.iter().any(|&o| matches!(ctx.op(o), Op::BroadcastTo { .. })) {
+        return None;
+    }
+    let new: SmallVec<[NodeId; 3]> =
+        operands.iter().map(|&o| if matches!(ctx.op(o), Op::BroadcastTo { .. }) { ctx.operand(o, 0) } else { o }).collect();
     let op = ctx.op(id).clone();
-    if !op.is_elementwise() {
-        return None;
-    }
-    let operands: SmallVec<[NodeId; 3]> = ctx.g.node(id).operands.clone();
-    let mut changed = false;
-    let new: SmallVec<[NodeId; 3]> = operands
-        .iter()
-        .map(|&o| match ctx.op(o) {
-            Op::BroadcastTo { .. } => {
-                changed = true;
-                ctx.operand(o, 0)
-            }
-            _ => o,
-        })
-        .collect();
-    if !changed {
-        return None;
-    }
     ctx.add(op, &new)
 }
 
@@ -140,7 +129,7 @@ fn scatter_add_trivial(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
 
 fn scatter_add_merge(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
     let (a, b) = (ctx.operand(id, 0), ctx.operand(id, 1));
-    let (Op::ScatterAdd { axis, size }, Op::ScatterAdd { axis: axis_b, size: size_b }) = (ctx.op(a).clone(), ctx.op(b).clone()) else {
+    let (&Op::ScatterAdd { axis, size }, &Op::ScatterAdd { axis: axis_b, size: size_b }) = (ctx.op(a), ctx.op(b)) else {
         return None;
     };
     // Only when the two scatters go away (else the graph grows) and their indices are lists.
