@@ -1,10 +1,12 @@
 //! The graph: an arena of hash-consed nodes, its named inputs and its outputs.
 
-use std::collections::hash_map::Entry;
 use std::fmt;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use smallvec::SmallVec;
 
 use crate::infer::infer;
@@ -47,11 +49,9 @@ pub struct Node {
     pub ty: TensorType,
 }
 
-/// The hash-consing key: a node is identified by its op and operands (its type follows).
-#[derive(Clone, PartialEq, Eq, Hash)]
-struct NodeKey {
-    op: Op,
-    operands: Operands,
+/// The hash-consing hash: a node is identified by its op and operands (its type follows).
+fn node_hash(op: &Op, operands: &Operands) -> u64 {
+    FxBuildHasher.hash_one((op, operands))
 }
 
 /// A function of named tensor inputs to a list of outputs. Structurally equal nodes are one
@@ -60,8 +60,10 @@ struct NodeKey {
 pub struct Graph {
     name: String,
     nodes: Vec<Node>,
-    // FxHash: interning is the rewrite engine's hot path, and keys are our own (no HashDoS).
-    interned: FxHashMap<NodeKey, NodeId>,
+    /// The nodes' ids by [`node_hash`]; a node's op and operands are kept once, in `nodes`
+    /// (a map keyed by them copied every op). FxHash: interning is the rewrite engine's hot
+    /// path, and the keys are our own (no HashDoS).
+    interned: HashTable<NodeId>,
     inputs: Vec<NodeId>,
     outputs: Vec<NodeId>,
 }
@@ -69,7 +71,7 @@ pub struct Graph {
 impl Graph {
     /// An empty graph named `name` (printed as `func @name`).
     pub fn new(name: impl Into<String>) -> Graph {
-        Graph { name: name.into(), nodes: Vec::new(), interned: FxHashMap::default(), inputs: Vec::new(), outputs: Vec::new() }
+        Graph { name: name.into(), nodes: Vec::new(), interned: HashTable::new(), inputs: Vec::new(), outputs: Vec::new() }
     }
 
     /// The function name.
@@ -123,12 +125,18 @@ impl Graph {
 
     fn intern(&mut self, op: Op, operands: Operands, ty: TensorType) -> NodeId {
         // One lookup (hashing a fused op's body once): most interned nodes are new.
-        match self.interned.entry(NodeKey { op, operands }) {
+        let nodes = &self.nodes;
+        let same = |&id: &NodeId| {
+            let n = &nodes[id.index()];
+            n.op == op && n.operands == operands
+        };
+        let rehash = |&id: &NodeId| node_hash(&nodes[id.index()].op, &nodes[id.index()].operands);
+        match self.interned.entry(node_hash(&op, &operands), same, rehash) {
             Entry::Occupied(e) => *e.get(),
             Entry::Vacant(e) => {
                 let id = NodeId::from_index(self.nodes.len());
-                self.nodes.push(Node { op: e.key().op.clone(), operands: e.key().operands.clone(), ty });
                 e.insert(id);
+                self.nodes.push(Node { op, operands, ty });
                 id
             }
         }
