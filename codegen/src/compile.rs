@@ -266,47 +266,45 @@ fn emit_and_compile(
     let job_rx = Arc::new(Mutex::new(job_rx));
     let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Context, CodegenError>)>();
     let mut clif = Vec::new();
-    let (parts, emitted) = {
-        let (mut parts, mut spawned, mut emitted) = (0, false, None);
-        emit_parts(program, module, emit_opts, budget, |func, last| {
-            stats.clif_blocks += func.layout.blocks().count();
-            stats.clif_instructions += func.layout.blocks().map(|b| func.layout.block_insts(b).count()).sum::<usize>();
-            if keep_clif {
-                clif.push(func.display().to_string());
-            }
-            if last {
-                emitted = Some(Instant::now());
-            }
-            if last && parts == 0 {
-                // One part: no threads.
-                let _ = done_tx.send((0, compile_part(&**isa, func)));
-                parts = 1;
-                return Ok(());
-            }
-            if !spawned {
-                spawned = true;
-                for w in 0..workers {
-                    let (done, jobs, isa) = (done_tx.clone(), job_rx.clone(), isa.clone());
-                    let work = move || {
-                        while let Some((k, func)) = take_job(&jobs, true) {
-                            let _ = done.send((k, compile_part(&*isa, func)));
-                        }
-                    };
-                    // Without the thread (the system refused one), this thread compiles its
-                    // share. A worker ends when the jobs run out; its results are awaited below.
-                    let _ = spawn_beside_owned(&format!("tessera-part-worker-{w}"), work);
-                }
-            }
-            let _ = job_tx.send((parts, func));
-            parts += 1;
-            Ok(())
-        })?;
-        drop(job_tx);
-        while let Some((k, func)) = take_job(&job_rx, false) {
-            let _ = done_tx.send((k, compile_part(&**isa, func)));
+    let (mut parts, mut spawned, mut emitted) = (0, false, None);
+    emit_parts(program, module, emit_opts, budget, |func, last| {
+        stats.clif_blocks += func.layout.blocks().count();
+        stats.clif_instructions += func.layout.blocks().map(|b| func.layout.block_insts(b).count()).sum::<usize>();
+        if keep_clif {
+            clif.push(func.display().to_string());
         }
-        (parts, emitted.unwrap_or_else(Instant::now))
-    };
+        if last {
+            emitted = Some(Instant::now());
+        }
+        if last && parts == 0 {
+            // One part: no threads.
+            let _ = done_tx.send((0, compile_part(&**isa, func)));
+            parts = 1;
+            return Ok(());
+        }
+        if !spawned {
+            spawned = true;
+            for w in 0..workers {
+                let (done, jobs, isa) = (done_tx.clone(), job_rx.clone(), isa.clone());
+                let work = move || {
+                    while let Some((k, func)) = take_job(&jobs, true) {
+                        let _ = done.send((k, compile_part(&*isa, func)));
+                    }
+                };
+                // Without the thread (the system refused one), this thread compiles its
+                // share. A worker ends when the jobs run out; its results are awaited below.
+                let _ = spawn_beside_owned(&format!("tessera-part-worker-{w}"), work);
+            }
+        }
+        let _ = job_tx.send((parts, func));
+        parts += 1;
+        Ok(())
+    })?;
+    drop(job_tx);
+    while let Some((k, func)) = take_job(&job_rx, false) {
+        let _ = done_tx.send((k, compile_part(&**isa, func)));
+    }
+    let emitted = emitted.unwrap_or_else(Instant::now);
     // The workers hold the other senders: the loop below ends when every part is in.
     drop(done_tx);
     if keep_clif {

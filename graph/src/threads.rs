@@ -22,12 +22,7 @@ pub fn spawn_beside<'scope, T: Send + 'scope>(
     work: impl FnOnce() -> T + Send + 'scope,
 ) -> io::Result<ScopedJoinHandle<'scope, T>> {
     let caller = current_core();
-    Builder::new().name(name.to_string()).spawn_scoped(scope, move || {
-        if let Some(core) = caller {
-            leave_core(core);
-        }
-        work()
-    })
+    Builder::new().name(name.to_string()).spawn_scoped(scope, leaving(caller, work))
 }
 
 /// [`spawn_beside`] for work that borrows nothing: the calling thread also moves the new
@@ -35,16 +30,21 @@ pub fn spawn_beside<'scope, T: Send + 'scope>(
 /// have waited behind its caller.
 pub fn spawn_beside_owned<T: Send + 'static>(name: &str, work: impl FnOnce() -> T + Send + 'static) -> io::Result<JoinHandle<T>> {
     let caller = current_core();
-    let handle = Builder::new().name(name.to_string()).spawn(move || {
-        if let Some(core) = caller {
-            leave_core(core);
-        }
-        work()
-    })?;
+    let handle = Builder::new().name(name.to_string()).spawn(leaving(caller, work))?;
     if let Some(core) = caller {
         keep_off_core(&handle, core);
     }
     Ok(handle)
+}
+
+/// `work`, first moving its thread off the `caller`'s core.
+fn leaving<T>(caller: Option<usize>, work: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    move || {
+        if let Some(core) = caller {
+            leave_core(core);
+        }
+        work()
+    }
 }
 
 /// The core the calling thread is running on.

@@ -122,12 +122,18 @@ fn constant_val(gb: &GraphBuilder, value: Rc<Known>) -> Val {
 /// none is negative (nothing to change), the first out-of-range `(position, index)` as error.
 fn wrap_indices(idx: &ndarray::ArrayD<i64>, dim: usize) -> Result<Option<ndarray::ArrayD<i64>>, (usize, i64)> {
     let n = dim as i64;
-    let check = |(k, &v): (usize, &i64)| if v < -n || v >= n { Err((k, v)) } else { Ok(v < 0) };
+    // By slice when contiguous (data index arrays are): iterating a dynamic-rank array element
+    // by element is several times slower.
     let any_negative = match idx.as_slice() {
-        Some(s) => s.iter().enumerate().map(check).try_fold(false, |acc, neg| neg.map(|neg| acc | neg))?,
-        None => idx.iter().enumerate().map(check).try_fold(false, |acc, neg| neg.map(|neg| acc | neg))?,
+        Some(s) => any_negative_in(s.iter(), n)?,
+        None => any_negative_in(idx.iter(), n)?,
     };
     Ok(any_negative.then(|| idx.mapv(|v| if v < 0 { v + n } else { v })))
+}
+
+/// Whether any of `indices` is negative, or the first `(position, index)` outside `-n..n`.
+fn any_negative_in<'a>(indices: impl Iterator<Item = &'a i64>, n: i64) -> Result<bool, (usize, i64)> {
+    indices.enumerate().try_fold(false, |any, (k, &v)| if v < -n || v >= n { Err((k, v)) } else { Ok(any | (v < 0)) })
 }
 
 fn graph_diag(span: Span, e: GraphError) -> Diag {

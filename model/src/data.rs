@@ -773,8 +773,8 @@ impl JsonParser<'_> {
                     let shape: Vec<usize> = extents.into_iter().collect::<Option<_>>()?;
                     let size = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
                     let complete = shape.len() == row_depth? + 1 && size == Some(values.len());
-                    let (values, ints) = (fitted(values), ints.map(fitted));
-                    return complete.then(|| NumArray { shape, values: Arc::new(values), ints: ints.map(Arc::new), span: Span::new(start, self.pos) });
+                    let span = Span::new(start, self.pos);
+                    return complete.then(|| NumArray { shape, values: Arc::new(fitted(values)), ints: ints.map(|v| Arc::new(fitted(v))), span });
                 };
                 *items += 1;
                 self.skip_ws();
