@@ -278,19 +278,32 @@ impl Binder<'_> {
         for (which, bound) in [("lower", &ty.lower), ("upper", &ty.upper)] {
             let Some(e) = bound else { continue };
             let b = self.bound(e)?;
-            let b: Vec<f64> = match b.broadcast(IxDyn(shape)) {
-                Some(v) => v.iter().copied().collect(),
-                None => {
-                    return Err(Diag::new(ErrorKind::Shape, e.span, format!("bound of shape {} does not broadcast to {}", fmt_shape(b.shape()), fmt_shape(shape)))
-                        .expected(format!("a scalar or shape {}", fmt_shape(shape)))
-                        .into());
-                }
+            if b.broadcast(IxDyn(shape)).is_none() {
+                return Err(Diag::new(ErrorKind::Shape, e.span, format!("bound of shape {} does not broadcast to {}", fmt_shape(b.shape()), fmt_shape(shape)))
+                    .expected(format!("a scalar or shape {}", fmt_shape(shape)))
+                    .into());
+            }
+            let outside = |v: f64, b: f64| if which == "lower" { v < b } else { v > b };
+            // A scalar bound (the usual case) is compared as one number: walking a broadcast
+            // view of a dynamic-rank array costs several times the comparisons.
+            let scalar = match b.as_slice() {
+                Some(&[b]) => Some(b),
+                _ => None,
             };
-            let bad = x.iter().zip(&b).position(|(v, b)| if which == "lower" { v < b } else { v > b });
+            let all: Vec<f64> = match scalar {
+                Some(_) => Vec::new(),
+                None => b.broadcast(IxDyn(shape)).map(|v| v.iter().copied().collect()).unwrap_or_default(),
+            };
+            let bound_at = |k: usize| scalar.unwrap_or_else(|| all[k]);
+            let bad = match scalar {
+                Some(b) => x.iter().position(|&v| outside(v, b)),
+                None => x.iter().zip(&all).position(|(&v, &b)| outside(v, b)),
+            };
             if let Some(k) = bad {
+                let b = bound_at(k);
                 let rel = if which == "lower" { "below its lower" } else { "above its upper" };
-                let msg = format!("data `{}{}` = {} is {rel} bound {}", name.name, index_text(shape, k), x[k], b[k]);
-                let want = if which == "lower" { format!("a value >= {}", b[k]) } else { format!("a value <= {}", b[k]) };
+                let msg = format!("data `{}{}` = {} is {rel} bound {}", name.name, index_text(shape, k), x[k], b);
+                let want = if which == "lower" { format!("a value >= {}", b) } else { format!("a value <= {}", b) };
                 return Err(fail(k, msg, want));
             }
         }

@@ -8,9 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::{Scope, ScopedJoinHandle};
 
-use tessera_graph::threads::spawn_beside;
+use tessera_graph::threads::{Scope, ScopedJoinHandle, prefault_for_writing, spawn_beside};
 use tessera_graph::{ConstData, Constant, Shape, Value};
 
 use crate::error::{Diag, ErrorKind, ModelError, Source, Span};
@@ -24,6 +23,13 @@ const SPLIT_AFTER_BYTES: usize = 32 << 10;
 
 /// Bytes that must remain in the text for that split.
 const SPLIT_MIN_REST_BYTES: usize = 64 << 10;
+
+/// The share of the text left when the helper starts that the calling thread reads. The helper
+/// also faults in the pages the caller will write (about a quarter of the work of reading the
+/// values in them), so an even split had the caller wait for it. Logistic regression's data
+/// stage: 3.07 ms in halves without faulting ahead, 2.86 ms with both (median of 25 fresh
+/// processes each, interleaved).
+const CALLER_SHARE: f64 = 0.6;
 
 /// A JSON value with its span.
 #[derive(Clone, Debug, PartialEq)]
@@ -706,16 +712,19 @@ impl JsonParser<'_> {
         }
         let (progress, published, stop) = (AtomicUsize::new(0), AtomicUsize::new(usize::MAX), AtomicBool::new(false));
         let text = self.text;
-        std::thread::scope(|scope| {
+        // The helper never panics (its failures are `None`), and is always joined.
+        tessera_graph::threads::scope(|scope| {
             let mut helper = RowHelper { scope, text, progress: &progress, published: &published, stop: &stop, state: HelperState::Idle };
             let array = self.number_array_helped(Some(&mut helper));
             helper.finish();
             array
         })
+        .ok()
+        .flatten()
     }
 
-    /// [`number_array`](Self::number_array), where `helper` may read the second half of a large
-    /// array's rows on another thread. Its rows are taken only when this reader reaches the
+    /// [`number_array`](Self::number_array), where `helper` may read a large array's later rows
+    /// on another thread. Its rows are taken only when this reader reaches the
     /// very row they start at, in the state it would read them in, so the result — values,
     /// shape, or `None` — is the same as without it.
     fn number_array_helped(&mut self, mut helper: Option<&mut RowHelper<'_, '_>>) -> Option<NumArray> {
@@ -754,7 +763,7 @@ impl JsonParser<'_> {
             }
             let helped = match (helper.as_deref_mut(), open.last_mut()) {
                 // The reader's own loop would count every row but the last (counted below).
-                (Some(h), Some(items)) => h.rows_at(self.pos, start).inspect(|run| *items += run.rows - 1),
+                (Some(h), Some(items)) => h.rows_at(self.pos, start, Buffers::of(&values, &ints)).inspect(|run| *items += run.rows - 1),
                 _ => None,
             };
             if values.capacity() == 0 {
@@ -947,10 +956,10 @@ impl RowRun {
 /// text that remains when it starts (where a data file's one big matrix usually is), while
 /// the calling thread reads up to there.
 struct RowHelper<'scope, 'env> {
-    scope: &'scope Scope<'scope, 'env>,
+    scope: &'scope Scope<'env>,
     text: &'env str,
     /// The row the calling thread is at: a helper that starts late (the other core was busy)
-    /// still takes half of what is left rather than rows already read.
+    /// still takes its share of what is left rather than rows already read.
     progress: &'env AtomicUsize,
     /// Where the helper's first row starts, once it has found one.
     published: &'env AtomicUsize,
@@ -968,11 +977,13 @@ enum HelperState<'scope> {
 impl RowHelper<'_, '_> {
     /// At the first number of a row at `pos` of the array starting at `array_start`: the
     /// helper's rows if they start here. Starts the helper once the array has proved large.
-    fn rows_at(&mut self, pos: usize, array_start: usize) -> Option<RowRun> {
+    /// `buffers` are where this thread puts the values so far.
+    fn rows_at(&mut self, pos: usize, array_start: usize, buffers: Buffers) -> Option<RowRun> {
         match &self.state {
             HelperState::Idle if pos - array_start >= SPLIT_AFTER_BYTES && self.text.len() - pos >= SPLIT_MIN_REST_BYTES => {
                 self.progress.store(pos, Ordering::Relaxed);
-                self.start();
+                let ahead = Ahead { buffers, pos, values_per_byte: buffers.len as f64 / (pos - array_start) as f64 };
+                self.start(ahead);
                 None
             }
             HelperState::Running(_) if self.published.load(Ordering::Acquire) == pos => {
@@ -987,9 +998,9 @@ impl RowHelper<'_, '_> {
         }
     }
 
-    fn start(&mut self) {
+    fn start(&mut self, ahead: Ahead) {
         let (text, progress, published, stop) = (self.text, self.progress, self.published, self.stop);
-        let helper = move || rows_from(text, progress.load(Ordering::Relaxed), published, stop);
+        let helper = move || rows_from(text, progress.load(Ordering::Relaxed), published, stop, ahead);
         let spawned = spawn_beside(self.scope, "tessera-data-rows", helper);
         // Without a thread (the system refused one), this thread reads every row.
         self.state = spawned.map_or(HelperState::Done, HelperState::Running);
@@ -1005,13 +1016,16 @@ impl RowHelper<'_, '_> {
     }
 }
 
-/// The helper's work: halfway from `progress` to the end of the text, finds the start of a row
-/// that follows another (`],[` and a number), publishes it, and reads rows of the same length
-/// until something other than another row follows. `None` if it finds no row, a row is
-/// malformed or of another length (the calling thread then reads them itself, and reports
-/// them as without a helper), or when stopped.
-fn rows_from(text: &str, progress: usize, published: &AtomicUsize, stop: &AtomicBool) -> Option<RowRun> {
-    let from = progress + text.len().saturating_sub(progress) / 2;
+/// The helper's work: [`CALLER_SHARE`] of the way from `progress` to the end of the text, finds
+/// the start of a row that follows another (`],[` and a number), publishes it, and reads rows
+/// of the same length until something other than another row follows. `None` if it finds no
+/// row, a row is malformed or of another length (the calling thread then reads them itself,
+/// and reports them as without a helper), or when stopped. It also faults in the pages the
+/// calling thread will write, as `ahead` estimates them: those of its own rows first (it
+/// reaches them soon), and, once its rows are read, those it will copy them to.
+fn rows_from(text: &str, progress: usize, published: &AtomicUsize, stop: &AtomicBool, ahead: Ahead) -> Option<RowRun> {
+    let rest = text.len().saturating_sub(progress);
+    let from = progress + (rest as f64 * CALLER_SHARE) as usize;
     let mut p = JsonParser { text, bytes: text.as_bytes(), pos: from, depth: 0 };
     loop {
         let close = p.bytes.get(p.pos..)?.iter().position(|&b| b == b']')?;
@@ -1021,6 +1035,8 @@ fn rows_from(text: &str, progress: usize, published: &AtomicUsize, stop: &Atomic
         }
     }
     published.store(p.pos, Ordering::Release);
+    let copied_to = ahead.index_at(p.pos);
+    ahead.prefault(ahead.index_at(progress), copied_to);
     let (mut values, mut ints) = (Vec::new(), Some(Vec::new()));
     p.reserve_rows(&mut values, &mut ints, true);
     let row_len = p.number_row(&mut values, &mut ints)?;
@@ -1031,12 +1047,59 @@ fn rows_from(text: &str, progress: usize, published: &AtomicUsize, stop: &Atomic
             return None;
         }
         if !p.next_row_follows() {
+            ahead.prefault(copied_to, copied_to + values.len());
             return Some(RowRun { end, row_len, rows, values, ints });
         }
         if p.number_row(&mut values, &mut ints)? != row_len {
             return None;
         }
         rows += 1;
+    }
+}
+
+/// Where the calling thread keeps an array's values (and their exact integers, while it does).
+#[derive(Clone, Copy)]
+struct Buffers {
+    /// Addresses and capacities (in elements) of the values' and the integers' vectors.
+    start: [(usize, usize); 2],
+    /// Values in them.
+    len: usize,
+}
+
+impl Buffers {
+    fn of(values: &Vec<f64>, ints: &Option<Vec<i64>>) -> Buffers {
+        let ints = ints.as_ref().map_or((0, 0), |v| (v.as_ptr() as usize, v.capacity()));
+        Buffers { start: [(values.as_ptr() as usize, values.capacity()), ints], len: values.len() }
+    }
+}
+
+/// The calling thread's buffers as the helper sees them when it starts: the pages the caller
+/// is yet to write can be faulted in beside it. The addresses are only used for that; if the
+/// caller's vectors have moved by then, faulting pages in elsewhere changes no memory.
+#[derive(Clone, Copy)]
+struct Ahead {
+    buffers: Buffers,
+    /// The text offset at which the buffers held `buffers.len` values.
+    pos: usize,
+    /// Values per byte of the array's text so far.
+    values_per_byte: f64,
+}
+
+impl Ahead {
+    /// The estimated index of the value at text offset `pos`.
+    fn index_at(&self, pos: usize) -> usize {
+        self.buffers.len + (pos.saturating_sub(self.pos) as f64 * self.values_per_byte) as usize
+    }
+
+    /// Faults in the pages of values `from..to` of each buffer, for writing.
+    fn prefault(&self, from: usize, to: usize) {
+        const ELEM: usize = 8;
+        for (start, capacity) in self.buffers.start {
+            let to = to.min(capacity);
+            if from < to {
+                prefault_for_writing(start + from * ELEM, (to - from) * ELEM);
+            }
+        }
     }
 }
 

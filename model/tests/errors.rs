@@ -184,6 +184,13 @@ fn data_errors_name_the_data_file_and_the_declaration() {
     // a declared bound violated by the data
     let e = bind_err(EIGHT, "{\"J\": 3,\n \"y\": [28, 8, -3],\n \"sigma\": [15, -10, 16]}");
     check(&e, ErrorKind::DataBound, "data `sigma[1]` = -10 is below its lower bound 0", "d.json", 3, 16);
+    // per-element bounds, compared element by element
+    let bounded = "data lo: vector[3]\ndata x: vector<lower=lo, upper=lo + 1>[3]\n";
+    let e = bind_err(bounded, r#"{"lo": [0, 5, 10], "x": [0.5, 4.5, 10.5]}"#);
+    check(&e, ErrorKind::DataBound, "data `x[1]` = 4.5 is below its lower bound 5", "d.json", 1, 31);
+    let e = bind_err(bounded, r#"{"lo": [0, 5, 10], "x": [0.5, 5.5, 11.5]}"#);
+    check(&e, ErrorKind::DataBound, "data `x[2]` = 11.5 is above its upper bound 11", "d.json", 1, 36);
+    assert!(tessera_model::parse_model(bounded, "m.tess").unwrap().bind(&tessera_model::DataSet::from_json(r#"{"lo": [0, 5, 10], "x": [0, 6, 11]}"#, "d.json").unwrap()).is_ok());
     // a distribution's support violated by observed data
     let e = bind_err("data k: int[2]\nk ~ poisson(3)\n", r#"{"k": [1, -2]}"#);
     check(&e, ErrorKind::DataBound, "`k[1]` = -2 is outside the support of poisson (non-negative integers)", "m.tess", 2, 1);
