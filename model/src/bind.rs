@@ -278,11 +278,11 @@ impl Binder<'_> {
         for (which, bound) in [("lower", &ty.lower), ("upper", &ty.upper)] {
             let Some(e) = bound else { continue };
             let b = self.bound(e)?;
-            if b.broadcast(IxDyn(shape)).is_none() {
+            let Some(view) = b.broadcast(IxDyn(shape)) else {
                 return Err(Diag::new(ErrorKind::Shape, e.span, format!("bound of shape {} does not broadcast to {}", fmt_shape(b.shape()), fmt_shape(shape)))
                     .expected(format!("a scalar or shape {}", fmt_shape(shape)))
                     .into());
-            }
+            };
             let outside = |v: f64, b: f64| if which == "lower" { v < b } else { v > b };
             // A scalar bound (the usual case) is compared as one number: walking a broadcast
             // view of a dynamic-rank array costs several times the comparisons.
@@ -290,10 +290,7 @@ impl Binder<'_> {
                 Some(&[b]) => Some(b),
                 _ => None,
             };
-            let all: Vec<f64> = match scalar {
-                Some(_) => Vec::new(),
-                None => b.broadcast(IxDyn(shape)).map(|v| v.iter().copied().collect()).unwrap_or_default(),
-            };
+            let all: Vec<f64> = if scalar.is_some() { Vec::new() } else { view.iter().copied().collect() };
             let bound_at = |k: usize| scalar.unwrap_or_else(|| all[k]);
             let bad = match scalar {
                 Some(b) => x.iter().position(|&v| outside(v, b)),

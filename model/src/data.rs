@@ -763,7 +763,7 @@ impl JsonParser<'_> {
             }
             let helped = match (helper.as_deref_mut(), open.last_mut()) {
                 // The reader's own loop would count every row but the last (counted below).
-                (Some(h), Some(items)) => h.rows_at(self.pos, start, Buffers::of(&values, &ints)).inspect(|run| *items += run.rows - 1),
+                (Some(h), Some(items)) => h.rows_at(self.pos, start, &values, &ints).inspect(|run| *items += run.rows - 1),
                 _ => None,
             };
             if values.capacity() == 0 {
@@ -977,11 +977,12 @@ enum HelperState<'scope> {
 impl RowHelper<'_, '_> {
     /// At the first number of a row at `pos` of the array starting at `array_start`: the
     /// helper's rows if they start here. Starts the helper once the array has proved large.
-    /// `buffers` are where this thread puts the values so far.
-    fn rows_at(&mut self, pos: usize, array_start: usize, buffers: Buffers) -> Option<RowRun> {
+    /// `values` and `ints` are where this thread puts the numbers so far.
+    fn rows_at(&mut self, pos: usize, array_start: usize, values: &Vec<f64>, ints: &Option<Vec<i64>>) -> Option<RowRun> {
         match &self.state {
             HelperState::Idle if pos - array_start >= SPLIT_AFTER_BYTES && self.text.len() - pos >= SPLIT_MIN_REST_BYTES => {
                 self.progress.store(pos, Ordering::Relaxed);
+                let buffers = Buffers::of(values, ints);
                 let ahead = Ahead { buffers, pos, values_per_byte: buffers.len as f64 / (pos - array_start) as f64 };
                 self.start(ahead);
                 None
@@ -1028,7 +1029,7 @@ fn rows_from(text: &str, progress: usize, published: &AtomicUsize, stop: &Atomic
     let from = progress + (rest as f64 * CALLER_SHARE) as usize;
     let mut p = JsonParser { text, bytes: text.as_bytes(), pos: from, depth: 0 };
     loop {
-        let close = p.bytes.get(p.pos..)?.iter().position(|&b| b == b']')?;
+        let close = memchr::memchr(b']', p.bytes.get(p.pos..)?)?;
         p.pos += close + 1;
         if p.next_row_follows() {
             break;
@@ -1093,7 +1094,7 @@ impl Ahead {
 
     /// Faults in the pages of values `from..to` of each buffer, for writing.
     fn prefault(&self, from: usize, to: usize) {
-        const ELEM: usize = 8;
+        const ELEM: usize = std::mem::size_of::<f64>(); // and of i64
         for (start, capacity) in self.buffers.start {
             let to = to.min(capacity);
             if from < to {
