@@ -243,11 +243,31 @@ fn emit_options(opts: &CompileOptions) -> EmitOptions {
     EmitOptions { vectorize: opts.vectorize, inline_math: opts.inline_math, fma: host_has_fma() }
 }
 
-/// Compiles one part's function; the context holds the function and its machine code.
-fn compile_part(isa: &dyn TargetIsa, func: Function) -> Result<Context, CodegenError> {
-    let mut ctx = Context::for_function(func);
-    ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| CodegenError::Cranelift(format!("{:?}", e.inner)))?;
-    Ok(ctx)
+/// One compiled part: its function (for its signature and external names) and machine code.
+struct CompiledPart {
+    func: Function,
+    code: CompiledCode,
+}
+
+/// Compiles parts one after another in one Cranelift [`Context`], whose analyses and register
+/// allocator keep their memory from part to part (a fresh context per part allocated and
+/// faulted in all of it again).
+struct PartCompiler {
+    ctx: Context,
+}
+
+impl PartCompiler {
+    fn new() -> Self {
+        Self { ctx: Context::new() }
+    }
+
+    fn compile(&mut self, isa: &dyn TargetIsa, func: Function) -> Result<CompiledPart, CodegenError> {
+        self.ctx.clear();
+        self.ctx.func = func;
+        self.ctx.compile(isa, &mut ControlPlane::default()).map_err(|e| CodegenError::Cranelift(format!("{:?}", e.inner)))?;
+        let code = self.ctx.take_compiled_code().ok_or_else(|| CodegenError::Cranelift("a part has no code".into()))?;
+        Ok(CompiledPart { func: std::mem::replace(&mut self.ctx.func, Function::new()), code })
+    }
 }
 
 /// Emits `program` part by part and compiles the parts, on worker threads while later parts
@@ -259,13 +279,14 @@ fn emit_and_compile(
     isa: &OwnedTargetIsa,
     opts: &CompileOptions,
     stats: &mut CompileStats,
-) -> Result<(Vec<Context>, Instant), CodegenError> {
+) -> Result<(Vec<CompiledPart>, Instant), CodegenError> {
     let (emit_opts, budget, keep_clif) = (emit_options(opts), opts.part_budget, opts.clif_text);
     let workers = part_workers();
     let (job_tx, job_rx) = mpsc::channel::<(usize, Function)>();
     let job_rx = Arc::new(Mutex::new(job_rx));
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Context, CodegenError>)>();
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<CompiledPart, CodegenError>)>();
     let mut clif = Vec::new();
+    let mut compiler = PartCompiler::new();
     let (mut parts, mut spawned, mut emitted) = (0, false, None);
     emit_parts(program, module, emit_opts, budget, |func, last| {
         stats.clif_blocks += func.layout.blocks().count();
@@ -278,7 +299,7 @@ fn emit_and_compile(
         }
         if last && parts == 0 {
             // One part: no threads.
-            let _ = done_tx.send((0, compile_part(&**isa, func)));
+            let _ = done_tx.send((0, compiler.compile(&**isa, func)));
             parts = 1;
             return Ok(());
         }
@@ -287,8 +308,9 @@ fn emit_and_compile(
             for w in 0..workers {
                 let (done, jobs, isa) = (done_tx.clone(), job_rx.clone(), isa.clone());
                 let work = move || {
+                    let mut compiler = PartCompiler::new();
                     while let Some((k, func)) = take_job(&jobs, true) {
-                        let _ = done.send((k, compile_part(&*isa, func)));
+                        let _ = done.send((k, compiler.compile(&*isa, func)));
                     }
                 };
                 // Without the thread (the system refused one), this thread compiles its
@@ -302,7 +324,7 @@ fn emit_and_compile(
     })?;
     drop(job_tx);
     while let Some((k, func)) = take_job(&job_rx, false) {
-        let _ = done_tx.send((k, compile_part(&**isa, func)));
+        let _ = done_tx.send((k, compiler.compile(&**isa, func)));
     }
     let emitted = emitted.unwrap_or_else(Instant::now);
     // The workers hold the other senders: the loop below ends when every part is in.
@@ -310,7 +332,7 @@ fn emit_and_compile(
     if keep_clif {
         stats.clif = Some(clif.join("\n"));
     }
-    let mut compiled: Vec<Option<Context>> = (0..parts).map(|_| None).collect();
+    let mut compiled: Vec<Option<CompiledPart>> = (0..parts).map(|_| None).collect();
     for (k, part) in done_rx {
         compiled[k] = Some(part?);
     }
@@ -325,10 +347,10 @@ fn take_job(jobs: &Mutex<mpsc::Receiver<(usize, Function)>>, wait: bool) -> Opti
 }
 
 /// Places the compiled parts in `module` and returns their finalized entry points in order.
-fn define_parts(module: &mut JITModule, parts: &[Context], stats: &mut CompileStats) -> Result<Vec<*const u8>, CodegenError> {
+fn define_parts(module: &mut JITModule, parts: &[CompiledPart], stats: &mut CompileStats) -> Result<Vec<*const u8>, CodegenError> {
     let mut ids = Vec::with_capacity(parts.len());
     for (k, part) in parts.iter().enumerate() {
-        let code = part.compiled_code().ok_or_else(|| CodegenError::Cranelift("a part has no code".into()))?;
+        let code = &part.code;
         check_relocations(code)?;
         let id = module.declare_function(&format!("tessera_part{k}"), Linkage::Export, &part.func.signature).map_err(cranelift_err)?;
         let relocs: Vec<ModuleReloc> = code.buffer.relocs().iter().map(|r| ModuleReloc::from_mach_reloc(r, &part.func, id)).collect();
