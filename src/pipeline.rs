@@ -225,11 +225,30 @@ impl std::fmt::Debug for CompiledModel {
     }
 }
 
+/// Reads a text file (model, data or graph). A file that is not UTF-8 is an error naming the
+/// line and column of its first invalid byte.
+pub fn read_text(path: &Path) -> Result<String, PipelineError> {
+    let io = |source| PipelineError::Io { path: path.display().to_string(), source };
+    let bytes = std::fs::read(path).map_err(io)?;
+    String::from_utf8(bytes).map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, not_utf8_message(e.as_bytes(), e.utf8_error()))))
+}
+
+/// "invalid UTF-8 at line L, column C (byte 0xNN)": the column counts the characters before
+/// the byte on its line, as an editor shows them.
+fn not_utf8_message(bytes: &[u8], e: std::str::Utf8Error) -> String {
+    let valid = &bytes[..e.valid_up_to()];
+    let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
+    // The prefix is valid UTF-8 by construction; counting char starts avoids re-validating it.
+    let column = 1 + valid[line_start..].iter().filter(|&&b| (b as i8) >= -0x40).count();
+    let byte = bytes.get(e.valid_up_to()).copied().unwrap_or(0);
+    format!("invalid UTF-8 at line {line}, column {column} (byte 0x{byte:02x}); the file must be UTF-8 text")
+}
+
 /// Reads a model file and its JSON data and compiles them.
 pub fn compile_files(model_path: &Path, data_path: &Path, opts: &PipelineOptions) -> Result<CompiledModel, PipelineError> {
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|source| PipelineError::Io { path: p.display().to_string(), source });
-    let source = read(model_path)?;
-    let data = read(data_path)?;
+    let source = read_text(model_path)?;
+    let data = read_text(data_path)?;
     compile_model(&source, &model_path.display().to_string(), &data, &data_path.display().to_string(), opts)
 }
 

@@ -147,7 +147,7 @@ fn run_case_into(case: &Case, settings: &Settings, outcome: &mut Outcome) -> Res
 
 /// `(name, mean, mcse_mean)` of every reference quantity, in the file's parameter order.
 pub fn read_reference(path: &Path) -> Result<Vec<(String, f64, f64)>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = crate::pipeline::read_text(path).map_err(|e| e.to_string())?;
     let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let params = json["parameters"].as_object().ok_or_else(|| format!("{}: no `parameters` object", path.display()))?;
     let order: Vec<String> = match json["parameter_order"].as_array() {

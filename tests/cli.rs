@@ -91,6 +91,25 @@ fn bad_input_exits_with_code_2_and_names_the_problem() {
     }
 }
 
+/// A byte-order mark before the model or the data is skipped; a file that is not UTF-8 is an
+/// error at the line and column of its first bad byte.
+#[test]
+fn byte_order_marks_are_skipped_and_invalid_utf8_is_located() {
+    let dir = temp_dir("encoding");
+    let (model, data, latin1) = (dir.join("bom.tess"), dir.join("bom.json"), dir.join("latin1.tess"));
+    std::fs::write(&model, "\u{FEFF}data y: real\nparam mu: real\ny ~ normal(mu, 1)\n").unwrap();
+    std::fs::write(&data, "\u{FEFF}{\"y\": 2.0}").unwrap();
+    let out = tessera(&["logp", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--point", "[0.5]", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let want = -0.5 * 1.5f64.powi(2) - 0.5 * (2.0 * std::f64::consts::PI).ln();
+    assert!((report["logp"].as_f64().unwrap() - want).abs() < 1e-14, "{report}");
+    std::fs::write(&latin1, b"param mu: real\nmu ~ normal(0, 1)  # caf\xe9\n").unwrap();
+    let out = tessera(&["logp", latin1.to_str().unwrap(), "--data", data.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("invalid UTF-8 at line 2, column 25 (byte 0xe9)"), "{}", stderr(&out));
+}
+
 const ES_MODEL: &str = "examples/eight_schools_noncentered.tess";
 const ES_DATA: &str = "examples/eight_schools_noncentered.json";
 
@@ -181,6 +200,7 @@ fn sample_and_bench_reject_bad_arguments_with_exit_2() {
         (vec!["sample", ES_MODEL, "--data", ES_MODEL], "data"),
         (vec!["sample", ES_MODEL, "--data", ES_DATA, "--chains", "0"], "chains"),
         (vec!["sample", ES_MODEL, "--data", ES_DATA, "--draws", "many"], "invalid value"),
+        (vec!["sample", ES_MODEL, "--data", ES_DATA, "--draws", "0"], "--draws must be at least 1"),
         (vec!["sample", ES_MODEL, "--data", ES_DATA, "--target-accept", "1.5"], "target_accept"),
         (vec!["sample", ES_MODEL, "--data", ES_DATA, "--max-treedepth", "0"], "max_tree_depth"),
         (vec!["sample", ES_MODEL, "--data", ES_DATA, "--cores", "0"], "--cores"),
@@ -229,6 +249,29 @@ fn bench_reports_stages_and_evaluation_time() {
     let nodes = |k: &str| report["nodes"][k].as_u64().unwrap();
     assert!(nodes("gradient") > nodes("optimized"));
     assert!(nodes("optimized") <= nodes("model") && nodes("gradient_optimized") <= nodes("gradient"));
+}
+
+/// Zero-size parameters (`vector[0]`, `simplex[1]`, `matrix[0, k]`) anywhere in the layout:
+/// an intercept-only regression with no covariates compiles and agrees with the interpreter.
+#[test]
+fn zero_size_parameters_compile_wherever_they_are_declared() {
+    let dir = temp_dir("zero-size");
+    let model = dir.join("m.tess");
+    std::fs::write(
+        &model,
+        "data N: int\ndata K: int\ndata X: matrix[N, K]\ndata y: vector[N]\nparam alpha: real\nparam beta: vector[K]\n\
+         param one: simplex[1]\nparam B: matrix[K, 2]\nparam sigma: real<lower=0>\nbeta ~ normal(0, 1)\nsigma ~ half_normal(1)\n\
+         y ~ normal(alpha + X @ beta, sigma)\n",
+    )
+    .unwrap();
+    let data = dir.join("d.json");
+    std::fs::write(&data, r#"{"N": 3, "K": 0, "X": [[], [], []], "y": [1, 2, 3]}"#).unwrap();
+    let out = tessera(&["logp", model.to_str().unwrap(), "--data", data.to_str().unwrap(), "--json", "--check", "--point", "[0.5, 0.1]"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert!(report["interpreter"]["max_abs_difference"].as_f64().unwrap() < 1e-12, "{report}");
+    let sizes: Vec<u64> = report["layout"].as_array().unwrap().iter().map(|p| p["size"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [1, 0, 0, 0, 1]);
 }
 
 #[test]

@@ -9,7 +9,9 @@
 //! - `cast` f64 → i64 truncates toward zero; NaN and ±inf give 0, finite values beyond the i64
 //!   range saturate ([`crate::special::f64_to_i64`]). To bool is `≠ 0` (so NaN is true);
 //!   bool → number is 0 / 1.
-//! - Integer arithmetic wraps (NumPy's behaviour), including in sums, products and matmul.
+//! - Integer arithmetic wraps (NumPy's behaviour), including in sums, products and matmul;
+//!   [`eval_checked`] makes a wrapped result, and a cast to i64 of a float outside its range,
+//!   an error instead (for data expressions, where a wrapped size or index is silently wrong).
 //! - `gather` / `scatter_add` indices must lie in `0..extent`: unlike NumPy's `take`, negative
 //!   indices do not count from the end; they are reported as out of range.
 //! - Sums are sequential left to right in row-major order; `mean` of nothing is NaN,
@@ -84,6 +86,12 @@ pub enum EvalError {
         /// The extent of that axis.
         extent: usize,
     },
+    /// An i64 result that does not fit in 64 bits ([`eval_checked`] only).
+    #[error("`{op}` overflows: its exact result does not fit in a 64-bit int")]
+    IntOverflow {
+        /// The op's text-form name.
+        op: &'static str,
+    },
     /// The operands do not fit the op (e.g. [`eval_op`] called with values of the wrong types).
     #[error(transparent)]
     Type(#[from] GraphError),
@@ -105,13 +113,20 @@ fn op_error(op: &str, message: impl Into<String>) -> EvalError {
 /// Evaluates `graph` on `inputs` (keyed by input name) and returns its outputs in `return` order.
 /// Intermediate values are dropped as soon as their last user has run.
 pub fn eval(graph: &Graph, inputs: &HashMap<String, Value>) -> Result<Vec<Value>, EvalError> {
-    let values = run(graph, inputs, true)?;
+    let values = run(graph, inputs, true, IntOverflow::Wrap)?;
+    graph.outputs().iter().map(|&o| value_of(&values, o).cloned()).collect()
+}
+
+/// [`eval`], except that integer overflow is an error: an i64 result that wrapped, or a cast to
+/// i64 of a NaN, an infinity or a float beyond the i64 range.
+pub fn eval_checked(graph: &Graph, inputs: &HashMap<String, Value>) -> Result<Vec<Value>, EvalError> {
+    let values = run(graph, inputs, true, IntOverflow::Error)?;
     graph.outputs().iter().map(|&o| value_of(&values, o).cloned()).collect()
 }
 
 /// Evaluates `graph` on `inputs` and returns the value of every live node (inputs included).
 pub fn eval_nodes(graph: &Graph, inputs: &HashMap<String, Value>) -> Result<HashMap<NodeId, Value>, EvalError> {
-    let values = run(graph, inputs, false)?;
+    let values = run(graph, inputs, false, IntOverflow::Wrap)?;
     Ok(values.into_iter().enumerate().filter_map(|(i, v)| v.map(|v| (NodeId::from_index(i), v))).collect())
 }
 
@@ -137,6 +152,52 @@ pub fn eval_op(op: &Op, args: &[&Value], out_ty: &TensorType) -> Result<Value, E
     Ok(value)
 }
 
+/// What i64 arithmetic does with a result that does not fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IntOverflow {
+    /// Wraps modulo 2^64, as NumPy and the compiled code do.
+    Wrap,
+    /// Is an error.
+    Error,
+}
+
+/// The largest magnitude an f64 may have and still be an i64: 2^63 (exclusive above).
+const I64_BOUND: f64 = 9_223_372_036_854_775_808.0;
+
+/// An error if the i64 result `value` of `op` wrapped. The op is run again on f64 copies of its
+/// integer operands: that result is within rounding error of the exact one, while a wrapped
+/// result differs from the exact one by a multiple of 2^64, so a distance of 2^63 or more
+/// means it wrapped. (Rounding error reaches 2^63 only for operands beyond ~2^100.)
+fn check_int_overflow(op: &Op, args: &[&Value], out: &TensorType, value: &Value) -> Result<(), EvalError> {
+    let overflow = || EvalError::IntOverflow { op: op.name() };
+    let Value::I64(wrapped) = value else { return Ok(()) };
+    match (op, args.first()) {
+        (Op::Cast { .. }, Some(Value::F64(x))) => {
+            return if x.iter().all(|v| (-I64_BOUND..I64_BOUND).contains(v)) { Ok(()) } else { Err(overflow()) };
+        }
+        (Op::Unary(_) | Op::Binary(_) | Op::Reduce { .. } | Op::Cumsum { .. } | Op::Matmul | Op::ScatterAdd { .. }, _) => {}
+        _ => return Ok(()),
+    }
+    let is_index = |i: usize| matches!(op, Op::ScatterAdd { .. }) && i == 1;
+    let floats: SmallVec<[Value; 3]> = args
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::I64(a) if !is_index(i) => Value::F64(a.mapv(|x| x as f64)),
+            other => (*other).clone(),
+        })
+        .collect();
+    let refs: SmallVec<[&Value; 3]> = floats.iter().collect();
+    let Value::F64(exact) = compute(op, &refs, &TensorType { dtype: crate::DType::F64, shape: out.shape.clone() })? else {
+        return Ok(());
+    };
+    let wrapped_away = exact.iter().zip(wrapped.iter()).any(|(&e, &w)| {
+        let distance = (e - w as f64).abs();
+        distance.is_nan() || distance >= I64_BOUND
+    });
+    if wrapped_away { Err(overflow()) } else { Ok(()) }
+}
+
 /// Rejects results whose element count overflows (e.g. a `broadcast_to` or `scatter_add` to an
 /// absurd static shape), which would otherwise abort in the allocator's size arithmetic.
 fn check_size(op: &Op, ty: &TensorType) -> Result<(), EvalError> {
@@ -150,7 +211,7 @@ fn check_size(op: &Op, ty: &TensorType) -> Result<(), EvalError> {
 
 /// Evaluates the live nodes in canonical (topological) order. With `release`, a value is
 /// dropped once all its users have run, unless it is an output.
-fn run(graph: &Graph, inputs: &HashMap<String, Value>, release: bool) -> Result<Vec<Option<Value>>, EvalError> {
+fn run(graph: &Graph, inputs: &HashMap<String, Value>, release: bool, ints: IntOverflow) -> Result<Vec<Option<Value>>, EvalError> {
     check_inputs(graph, inputs)?;
     let live = graph.live_nodes();
     let mut remaining_uses = vec![0usize; graph.arena_len()];
@@ -174,7 +235,11 @@ fn run(graph: &Graph, inputs: &HashMap<String, Value>, release: bool) -> Result<
                     .iter()
                     .map(|&o| value_of(&values, o))
                     .collect::<Result<SmallVec<[&Value; 3]>, EvalError>>()?;
-                eval_op(op, &args, &node.ty)?
+                let value = eval_op(op, &args, &node.ty)?;
+                if ints == IntOverflow::Error {
+                    check_int_overflow(op, &args, &node.ty, &value)?;
+                }
+                value
             }
         };
         values[id.index()] = Some(value);

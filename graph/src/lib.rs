@@ -32,7 +32,7 @@ pub use error::GraphError;
 pub use fused::{ConstScalar, FusedKernel, FusedReduce, ScalarInstr, instr_dtype};
 pub use grad::{GradError, grad, with_gradients};
 pub use graph::{Graph, Node, NodeId, Operands};
-pub use interp::{EvalError, eval, eval_nodes, eval_op};
+pub use interp::{EvalError, eval, eval_checked, eval_nodes, eval_op};
 pub use op::{Axes, Op, ReduceOp, SliceRange};
 pub use shape::{Shape, TensorType};
 pub use summary::{Summary, summary};

@@ -78,6 +78,12 @@ impl SliceRange {
         SliceRange { start: 0, step: 1, len: dim }
     }
 
+    /// `len` consecutive elements from `start`, forwards; an empty range is canonical
+    /// (`start = 0`) whatever `start` is, as the shape rule requires.
+    pub fn contiguous(start: usize, len: usize) -> SliceRange {
+        SliceRange { start: if len == 0 { 0 } else { start }, step: 1, len }
+    }
+
     /// Normalizes Python-style `start:stop:step` on an axis of extent `dim`. Negative start
     /// and stop count from the end, as in NumPy. Unlike NumPy, bounds outside the axis are
     /// an error (a static slice that silently clamps usually hides a model bug).

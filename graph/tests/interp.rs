@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tessera_graph::{
     BinaryOp, Constant, DType, EvalError, Graph, GraphBuilder, Op, PySlice, ReduceOp, TensorType, UnaryOp, Value, Var,
-    eval, eval_nodes, eval_op, verify,
+    eval, eval_checked, eval_nodes, eval_op, verify,
 };
 
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
@@ -933,4 +933,38 @@ fn zero_extent_tensors_flow_through_every_shape_and_linear_algebra_op() {
     check(&got[7], DType::F64, &[0, 0], &[], 0.0);
     check(&got[8], DType::F64, &[0, 0], &[], 0.0);
     check(&got[9], DType::F64, &[], &[0.0], 0.0);
+}
+
+/// `eval_checked` reports i64 results that wrapped (and casts of floats beyond the i64 range)
+/// where `eval` wraps, and accepts exact results that fit even when partial sums wrapped.
+#[test]
+fn checked_evaluation_reports_integer_overflow_and_only_overflow() {
+    let both = |inputs: &[(&str, Value)], build: &dyn Fn(&GraphBuilder) -> Var| {
+        let b = GraphBuilder::new("f");
+        let out = build(&b);
+        let g = b.finish(&[&out]).unwrap();
+        let wrapped = eval(&g, &input_map(inputs)).map(|mut v| v.remove(0));
+        (wrapped, eval_checked(&g, &input_map(inputs)).map(|mut v| v.remove(0)))
+    };
+    let big = i64::MAX / 2 + 1; // 2^62
+    let x = || i64s(&[3], &[big, big, -big]);
+    type Case = (&'static str, Vec<(&'static str, Value)>, Box<dyn Fn(&GraphBuilder) -> Var>);
+    let overflows: Vec<Case> = vec![
+        ("add", vec![("x", x())], Box::new(|b| &b.input("x", DType::I64, &[3]) + &b.input("x", DType::I64, &[3]))),
+        ("mul", vec![("x", x())], Box::new(|b| &b.input("x", DType::I64, &[3]) * &b.input("x", DType::I64, &[3]))),
+        ("cumsum", vec![("x", x())], Box::new(|b| b.input("x", DType::I64, &[3]).cumsum(0))),
+        ("matmul", vec![("m", i64s(&[1, 2], &[big, big])), ("v", i64s(&[2], &[1, 1]))], Box::new(|b| b.input("m", DType::I64, &[1, 2]).matmul(&b.input("v", DType::I64, &[2])))),
+        ("cast", vec![("f", f64s(&[2], &[1.0, 1e19]))], Box::new(|b| b.input("f", DType::F64, &[2]).cast(DType::I64))),
+        ("cast", vec![("f", f64s(&[1], &[f64::NAN]))], Box::new(|b| b.input("f", DType::F64, &[1]).cast(DType::I64))),
+    ];
+    for (op, inputs, build) in &overflows {
+        let (wrapped, checked) = both(inputs, build.as_ref());
+        assert!(wrapped.is_ok(), "{op}: eval wraps: {wrapped:?}");
+        assert!(matches!(checked, Err(EvalError::IntOverflow { op: name }) if name.contains(op)), "{op}: {checked:?}");
+    }
+    // 2^62 + 2^62 wraps, then − 2^62 brings the exact sum 2^62 back in range.
+    let (wrapped, checked) = both(&[("x", x())], &|b: &GraphBuilder| b.input("x", DType::I64, &[3]).sum_all());
+    assert_eq!(checked.unwrap(), wrapped.unwrap());
+    let (_, checked) = both(&[("f", f64s(&[2], &[-9.2e18, 3.7]))], &|b: &GraphBuilder| b.input("f", DType::F64, &[2]).cast(DType::I64));
+    assert_eq!(checked.unwrap(), i64s(&[2], &[-9_200_000_000_000_000_000, 3]));
 }

@@ -728,7 +728,10 @@ fn error_return_types() {
 fn error_garbage_bytes() {
     assert_error(&program("  %0:f64[4] = exp %x $\n"), 2, 22, "unexpected character `$`");
     assert_error(&program("  %0:f64[4] = exp %x\u{0}\n"), 2, 21, "unexpected character `\\0`");
-    assert_error("\u{feff}func", 1, 1, "unexpected character `\u{feff}`");
+    // A leading byte-order mark is skipped (columns count from the first visible character);
+    // anywhere else it is a stray character.
+    assert_error("\u{feff}func", 1, 5, "unexpected end of input, expected the function name `@name`");
+    assert_error("func \u{feff}", 1, 6, "unexpected character `\u{feff}`");
     assert_error("func @\"unterminated", 1, 6, "unterminated quoted name, expected a closing `\"`");
 }
 

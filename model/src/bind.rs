@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use ndarray::{ArrayD, IxDyn};
-use tessera_graph::{Constant, DType, GraphBuilder, GraphError, Op, ReduceOp, SliceRange, TensorType, UnaryOp, Value, Var};
+use tessera_graph::{Constant, DType, EvalError, GraphBuilder, GraphError, Op, ReduceOp, SliceRange, TensorType, UnaryOp, Value, Var};
 
 use crate::ast::{Arg, BaseType, BinOp, Expr, ExprKind, Ident, IndexItem, Stmt, StmtKind, TypeDecl};
 use crate::builder::{BoundModel, MAX_ELEMENTS, ModelBuilder, checked_size};
@@ -394,8 +394,12 @@ impl Binder<'_> {
             return Ok(value);
         }
         let g = gb.finish(&[&v.var]).map_err(|err| graph_diag(e.span, err))?;
-        let out = tessera_graph::eval(&g, &HashMap::new()).map_err(|err| {
-            Diag::new(ErrorKind::Shape, e.span, format!("cannot evaluate this data expression: {err}")).expected("a computable value")
+        let out = tessera_graph::eval_checked(&g, &HashMap::new()).map_err(|err| match err {
+            EvalError::IntOverflow { op } => {
+                Diag::new(ErrorKind::Limit, e.span, format!("integer overflow in this data expression: the exact result of `{op}` does not fit in a 64-bit int"))
+                    .expected("ints within ±9.2e18 (compute in reals, e.g. `1.0 * N`, for larger values)")
+            }
+            err => Diag::new(ErrorKind::Shape, e.span, format!("cannot evaluate this data expression: {err}")).expected("a computable value"),
         })?;
         out.into_iter().next().map(known).ok_or_else(|| Diag::new(ErrorKind::Type, e.span, "the expression has no value"))
     }
@@ -998,9 +1002,21 @@ impl Binder<'_> {
         for ((a, e), (pname, kind)) in args.iter().zip(exprs).zip(dist.params()) {
             let Some(v) = &a.value else { continue };
             let vals = v.value().to_f64_vec();
+            let at = |k: usize| if a.shape.is_empty() { String::new() } else { format!(" (element {})", index_text(&a.shape, k)) };
             if let Some(k) = vals.iter().position(|&x| !kind.accepts(x)) {
-                let at = if a.shape.is_empty() { String::new() } else { format!(" (element {})", index_text(&a.shape, k)) };
-                return Err(Diag::new(ErrorKind::DataBound, e.span, format!("argument `{pname}` of {} must be {}, got {}{at}", dist.name(), kind.describe(), vals[k]))
+                return Err(Diag::new(ErrorKind::DataBound, e.span, format!("argument `{pname}` of {} must be {}, got {}{}", dist.name(), kind.describe(), vals[k], at(k)))
+                    .expected(kind.describe()));
+            }
+            // As in Stan, a location or scale known from data must be finite: an infinite one
+            // (from `1 / 0` or `exp(1000)`) gives no density anywhere.
+            if let Some(k) = vals.iter().position(|x| x.is_infinite()) {
+                return Err(Diag::new(ErrorKind::DataBound, e.span, format!("argument `{pname}` of {} must be finite, got {}{}", dist.name(), vals[k], at(k)))
+                    .expected(format!("{}, finite", kind.describe())));
+            }
+            if let Some((b, problem)) = kind.matrix_problem(&a.shape, &vals) {
+                let batch = &a.shape[..a.shape.len() - 2];
+                let which = if batch.is_empty() { String::new() } else { format!(" (matrix {})", index_text(batch, b)) };
+                return Err(Diag::new(ErrorKind::DataBound, e.span, format!("argument `{pname}` of {} {problem}{which}", dist.name()))
                     .expected(kind.describe()));
             }
             if *kind == ArgKind::Probabilities

@@ -308,7 +308,7 @@ fn flatten_params(graph: &Graph, params: &HashMap<&str, &ParamLayout>, dim: usiz
         let new = match &node.op {
             Op::Input { name, .. } => {
                 let p = params.get(name.as_ref()).ok_or_else(|| GraphError::Invalid(format!("unexpected input %{name}")))?;
-                let range = SliceRange { start: p.offset, step: 1, len: p.size };
+                let range = SliceRange::contiguous(p.offset, p.size);
                 out.add(Op::Slice { ranges: std::iter::once(range).collect() }, &[theta])?
             }
             Op::Const(c) => out.constant(c.clone()),

@@ -114,6 +114,7 @@ pub struct FieldIssue {
 impl<'t> DataSet<'t> {
     /// Reads a JSON data file; `file_name` is used in error messages.
     pub fn from_json(text: &'t str, file_name: &str) -> Result<DataSet<'t>, ModelError> {
+        let text = crate::without_bom(text);
         let source = Source::borrowed(file_name, text);
         let fields = JsonParser { text, bytes: text.as_bytes(), pos: 0, depth: 0 }
             .document()

@@ -113,6 +113,27 @@ impl ArgKind {
         }
     }
 
+    /// What is wrong with a known covariance matrix or Cholesky factor (its last two axes;
+    /// earlier axes are a batch), as `(flat index of the matrix in the batch, problem)`; `None`
+    /// when every matrix is valid or the kind is not a matrix. As in Stan: a covariance must be
+    /// symmetric (to 1e-8, relative to its larger entry) and positive definite; a Cholesky factor
+    /// must have zeros above its diagonal and a positive diagonal.
+    pub fn matrix_problem(self, shape: &[usize], values: &[f64]) -> Option<(usize, String)> {
+        let &[.., rows, cols] = shape else { return None };
+        if rows != cols || rows == 0 {
+            return None;
+        }
+        let n = rows;
+        values.chunks_exact(n * n).enumerate().find_map(|(b, m)| {
+            let problem = match self {
+                ArgKind::Covariance => covariance_problem(m, n),
+                ArgKind::CholeskyFactor => cholesky_factor_problem(m, n),
+                _ => None,
+            };
+            problem.map(|what| (b, what))
+        })
+    }
+
     /// Whether the scalar `v` is acceptable (array-level conditions are checked elsewhere).
     pub fn accepts(self, v: f64) -> bool {
         match self {
@@ -123,6 +144,46 @@ impl ArgKind {
             ArgKind::Trials => v >= 0.0 && v.fract() == 0.0,
         }
     }
+}
+
+/// The first asymmetric pair of a row-major `n`×`n` matrix, or the pivot at which its
+/// Cholesky factorization finds it not positive definite.
+fn covariance_problem(m: &[f64], n: usize) -> Option<String> {
+    for i in 0..n {
+        for j in 0..i {
+            let (a, b) = (m[i * n + j], m[j * n + i]);
+            if (a - b).abs() > 1e-8 * a.abs().max(b.abs()).max(1.0) {
+                return Some(format!("is not symmetric: element [{i},{j}] is {a} but [{j},{i}] is {b}"));
+            }
+        }
+    }
+    let mut l = vec![0.0; n * n];
+    for j in 0..n {
+        let pivot = m[j * n + j] - (0..j).map(|k| l[j * n + k] * l[j * n + k]).sum::<f64>();
+        if pivot.is_nan() || pivot <= 0.0 {
+            return Some(format!("is not positive definite (its Cholesky factorization fails at row {j})"));
+        }
+        l[j * n + j] = pivot.sqrt();
+        for i in j + 1..n {
+            let dot: f64 = (0..j).map(|k| l[i * n + k] * l[j * n + k]).sum();
+            l[i * n + j] = (m[i * n + j] - dot) / l[j * n + j];
+        }
+    }
+    None
+}
+
+/// The first non-zero entry above the diagonal of a row-major `n`×`n` matrix, or its first
+/// diagonal entry that is not positive.
+fn cholesky_factor_problem(m: &[f64], n: usize) -> Option<String> {
+    for i in 0..n {
+        if let Some(j) = (i + 1..n).find(|&j| m[i * n + j] != 0.0) {
+            return Some(format!("is not lower triangular: element [{i},{j}] above the diagonal is {}", m[i * n + j]));
+        }
+        if m[i * n + i].is_nan() || m[i * n + i] <= 0.0 {
+            return Some(format!("has a diagonal element [{i},{i}] of {}, not positive", m[i * n + i]));
+        }
+    }
+    None
 }
 
 /// The set of values a distribution gives positive density.

@@ -48,3 +48,9 @@ pub use error::{Diag, ErrorKind, Location, ModelError, Note, Source, Span};
 pub use model::{Model, parse_model};
 pub use parser::{KEYWORDS, MAX_DEPTH, MAX_NESTING};
 pub use transform::Transform;
+
+/// `text` without a leading UTF-8 byte-order mark (Windows editors write one); locations are
+/// then counted as an editor shows them, from the first visible character.
+pub(crate) fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{FEFF}').unwrap_or(text)
+}

@@ -20,6 +20,7 @@ pub struct Model {
 
 /// Parses and checks a model; `file_name` is used in error messages.
 pub fn parse_model(src: &str, file_name: &str) -> Result<Model, ModelError> {
+    let src = crate::without_bom(src);
     let source = Source::new(file_name, src);
     let stmts = crate::parser::parse(src).map_err(|d| source.error(d))?;
     Resolver::new(&stmts).check(&stmts).map_err(|d| source.error(d))?;

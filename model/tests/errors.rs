@@ -166,6 +166,27 @@ fn shapes_that_do_not_fit() {
     check(&e, ErrorKind::Shape, "stacked values must have equal shapes: [2] and [3]", "m.tess", 3, 21);
 }
 
+/// Int arithmetic on data never wraps silently: a size, an index or a value that overflows
+/// 64 bits is an error at the expression; sums whose partial results wrap but whose exact
+/// result fits are not.
+#[test]
+fn integer_overflow_in_data_expressions_is_an_error() {
+    let huge = r#"{"N": 4611686018427387905}"#;
+    let overflow = "integer overflow in this data expression: the exact result of `mul` does not fit in a 64-bit int";
+    let e = bind_err("data N: int\nparam v: vector[N * 4]\n", huge);
+    check(&e, ErrorKind::Limit, overflow, "m.tess", 2, 17);
+    let e = bind_err("data N: int\nparam mu: real\nderived q = mu + N * 4\n", huge);
+    check(&e, ErrorKind::Limit, overflow, "m.tess", 3, 18);
+    let e = bind_err("data k: int[3]\nparam mu: real\nderived q = mu + sum(k)\n", r#"{"k": [9223372036854775807, 1, 0]}"#);
+    check(&e, ErrorKind::Limit, &overflow.replace("`mul`", "`reduce_sum`"), "m.tess", 3, 18);
+    let e = bind_err("data k: int\nparam mu: real\nderived q = mu + (-k)\n", r#"{"k": -9223372036854775808}"#);
+    check(&e, ErrorKind::Limit, &overflow.replace("`mul`", "`neg`"), "m.tess", 3, 19);
+    let model = parse_model("data k: int[3]\nparam mu: real\nderived q = mu + sum(k)\n", "m.tess").unwrap();
+    let data = DataSet::from_json(r#"{"k": [4611686018427387904, 4611686018427387904, -4611686018427387904]}"#, "d.json").unwrap();
+    let bound = model.bind(&data).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(bound.constrained_interp(&[0.0]).unwrap()[1], 4611686018427387904.0);
+}
+
 #[test]
 fn data_errors_name_the_data_file_and_the_declaration() {
     // missing field: located at the declaration, naming the data file
@@ -204,6 +225,25 @@ fn data_errors_name_the_data_file_and_the_declaration() {
     // an argument that data makes invalid
     let e = bind_err("param b: vector[2]\nb ~ normal(0, -1)\n", "{}");
     check(&e, ErrorKind::DataBound, "argument `sigma` of normal must be positive, got -1", "m.tess", 2, 15);
+    let e = bind_err("data N: int\nparam b: real\nb ~ normal(0, 1 / N)\n", r#"{"N": 0}"#);
+    check(&e, ErrorKind::DataBound, "argument `sigma` of normal must be finite, got inf", "m.tess", 3, 15);
+    // covariance matrices and Cholesky factors given as data are checked as Stan checks them
+    let mvn = |arg: &str| format!("data S: matrix[2, 2]\nparam m: vector[2]\nm ~ {arg}\n");
+    let cases = [
+        ("multi_normal(0, S)", "[[1, 0.5], [0.2, 1]]", "argument `Sigma` of multi_normal is not symmetric: element [1,0] is 0.2 but [0,1] is 0.5"),
+        ("multi_normal(0, S)", "[[1, 2], [2, 1]]", "argument `Sigma` of multi_normal is not positive definite (its Cholesky factorization fails at row 1)"),
+        ("multi_normal_cholesky(0, S)", "[[1, 0.5], [0, 1]]", "argument `L` of multi_normal_cholesky is not lower triangular: element [0,1] above the diagonal is 0.5"),
+        ("multi_normal_cholesky(0, S)", "[[1, 0], [0.3, -2]]", "argument `L` of multi_normal_cholesky has a diagonal element [1,1] of -2, not positive"),
+    ];
+    for (call, matrix, message) in cases {
+        let e = bind_err(&mvn(call), &format!(r#"{{"S": {matrix}}}"#));
+        check(&e, ErrorKind::DataBound, message, "m.tess", 3, call.find('S').unwrap() + 5);
+    }
+    for (call, matrix) in [("multi_normal(0, S)", "[[2, 0.5], [0.5, 1]]"), ("multi_normal_cholesky(0, S)", "[[2, 0], [0.5, 1]]")] {
+        let text = format!(r#"{{"S": {matrix}}}"#);
+        let data = DataSet::from_json(&text, "d.json").unwrap();
+        assert!(parse_model(&mvn(call), "m.tess").unwrap().bind(&data).is_ok(), "{call} on {matrix}");
+    }
     // invalid JSON
     let e = DataSet::from_json("{\"J\": 3,\n \"y\": [1, 2,]}", "d.json").unwrap_err();
     check(&e, ErrorKind::DataSyntax, "invalid JSON: expected a value, found `]`", "d.json", 2, 13);

@@ -241,7 +241,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
 
 /// Reads a file, naming it in the error.
 pub(crate) fn read_file(path: &Path) -> Result<String, CliError> {
-    std::fs::read_to_string(path).map_err(|e| CliError::Input(format!("cannot read {}: {e}", path.display())))
+    tessera::pipeline::read_text(path).map_err(|e| CliError::Input(e.to_string()))
 }
 
 /// Reads, parses and verifies a graph file.

@@ -76,6 +76,9 @@ pub fn run(args: &SampleArgs) -> Result<(), CliError> {
     if args.cores == Some(0) {
         return Err(CliError::Input("--cores must be at least 1".into()));
     }
+    if args.draws == 0 {
+        return Err(CliError::Input("--draws must be at least 1: the summary and diagnostics are computed from the draws".into()));
+    }
     let model = super::model::compile(&args.model, &args.data)?;
     let settings = args.settings();
     settings.validate(model.dim()).map_err(|e| CliError::Input(e.to_string()))?;

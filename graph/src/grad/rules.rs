@@ -259,7 +259,7 @@ fn slab(e: &mut Emit<'_>, x: NodeId, shape: &Shape, axis: usize, offset: usize, 
         .dims()
         .iter()
         .enumerate()
-        .map(|(a, &d)| if a == axis { SliceRange { start: offset, step: 1, len } } else { SliceRange::full(d) })
+        .map(|(a, &d)| if a == axis { SliceRange::contiguous(offset, len) } else { SliceRange::full(d) })
         .collect();
     e.op(Op::Slice { ranges }, &[x])
 }

@@ -20,6 +20,8 @@ type Result<T> = std::result::Result<T, ParseError>;
 /// Parses a program in the text form. Errors carry the line and column of the offending
 /// text, quote it and say what was expected; no input makes this panic.
 pub fn parse(src: &str) -> Result<Graph> {
+    // A leading byte-order mark (Windows editors write one) is not part of the text.
+    let src = src.strip_prefix('\u{FEFF}').unwrap_or(src);
     let tokens = lex(src)?;
     let newlines = src.match_indices('\n').map(|(i, _)| i).collect();
     let mut parser = Parser { src, tokens, pos: 0, graph: Graph::new(""), names: HashMap::new(), newlines };
