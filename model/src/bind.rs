@@ -11,7 +11,7 @@
 //! are real, comparisons give bool.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use ndarray::{ArrayD, IxDyn};
@@ -22,23 +22,25 @@ use crate::builder::{BoundModel, MAX_ELEMENTS, ModelBuilder, checked_size};
 use crate::builtins::{self, Func, FuncSpec};
 use crate::data::{DataSet, ElemKind, index_text};
 use crate::dist::{self, ArgKind, DensityOptions, Dist, Support, fmt_shape};
-use crate::error::{Diag, ErrorKind, ModelError, Note, Span};
+use crate::error::{Diag, ErrorKind, ModelError, ModelWarning, Note, Span};
 use crate::model::Model;
 use crate::transform::Transform;
 
 /// Binds `model` to `data` (see [`Model::bind`]).
 pub(crate) fn bind(model: &Model, data: &DataSet<'_>) -> Result<BoundModel, ModelError> {
-    let mut binder = Binder { model, data, mb: ModelBuilder::new(), env: HashMap::new() };
+    let mut binder = Binder { model, data, mb: ModelBuilder::new(), env: HashMap::new(), params: HashSet::new(), warnings: Vec::new() };
     for stmt in model.statements() {
         binder.stmt(stmt).map_err(|f| match f {
             Fail::Model(d) => model.source().error(d),
             Fail::Full(e) => *e,
         })?;
     }
-    binder.mb.finish().map_err(|e| {
+    let mut bound = binder.mb.finish().map_err(|e| {
         let span = model.statements().last().map_or(Span::default(), |s| s.span);
         model.source().error(Diag::new(ErrorKind::Type, span, format!("cannot assemble the model: {e}")))
-    })
+    })?;
+    bound.warnings = binder.warnings.into_iter().map(|d| ModelWarning(model.source().error(d))).collect();
+    Ok(bound)
 }
 
 /// A failure: located in the model file, or already a complete error (data file errors).
@@ -78,6 +80,10 @@ struct Binder<'m> {
     data: &'m DataSet<'m>,
     mb: ModelBuilder,
     env: HashMap<String, Val>,
+    /// The declared parameters' names.
+    params: HashSet<String>,
+    /// What compiles but is probably wrong.
+    warnings: Vec<Diag>,
 }
 
 /// A value known at bind time, both as an array (for bind-time evaluation) and as a graph
@@ -196,6 +202,7 @@ impl Binder<'_> {
                     .ok_or_else(|| Diag::new(ErrorKind::UnknownFunction, dist.span, format!("unknown distribution `{}`", dist.name)))?;
                 let arg_refs: Vec<&Expr> = args.iter().collect();
                 let lp = self.density(&self.main_ctx(), d, lhs, &arg_refs, *rhs_span, true)?;
+                self.warn_if_transformed(lhs);
                 self.mb.add_target(&lp.var);
                 Ok(())
             }
@@ -355,7 +362,32 @@ impl Binder<'_> {
         let range = transform.range();
         let var = self.mb.param(&name.name, &shape, transform).map_err(|e| Diag::new(ErrorKind::Type, name.span, e.to_string()))?;
         self.env.insert(name.name.clone(), Val { var, dtype: DType::F64, shape, value: None, param_dep: true, range: Some(range) });
+        self.params.insert(name.name.clone());
         Ok(())
+    }
+
+    /// Warns (as Stan does) when the left of `~` is computed from a parameter rather than
+    /// being one, possibly indexed: `~` adds the density of that value, but the parameter's
+    /// density also needs the transform's log-Jacobian, which only the user can add.
+    fn warn_if_transformed(&mut self, lhs: &Expr) {
+        let mut base = lhs;
+        while let ExprKind::Index { base: inner, .. } = &base.kind {
+            base = inner;
+        }
+        if matches!(&base.kind, ExprKind::Name(n) if self.params.contains(n)) {
+            return;
+        }
+        let Some(p) = self.first_param(lhs) else { return };
+        let what = if self.params.contains(&p) {
+            format!("the left of `~` transforms the parameter `{p}`")
+        } else {
+            format!("the left of `~` is computed from `{p}`, which depends on parameters")
+        };
+        self.warnings.push(
+            Diag::new(ErrorKind::Jacobian, lhs.span, what)
+                .expected("a parameter or data")
+                .help("unless the transform is linear, add its log absolute Jacobian with `target += …`, or state the density as `target += …_lpdf(…)`"),
+        );
     }
 
     // ---- bind-time evaluation ---------------------------------------------------------

@@ -13,6 +13,7 @@ use rustc_hash::FxHashMap;
 use tessera_graph::{DType, Graph, GraphBuilder, GraphError, NodeId, Op, SliceRange, Value, Var};
 
 use crate::dist::{self, DensityOptions, Dist};
+use crate::error::ModelWarning;
 use crate::transform::Transform;
 
 /// Largest number of elements of any tensor of a model (parameters, data, intermediates).
@@ -294,7 +295,7 @@ impl ModelBuilder {
         if logp.ty(logp.outputs()[0]) != &tessera_graph::TensorType::scalar(DType::F64) {
             return Err(BuildError::Invalid(format!("the log density has type {}, expected f64[]", logp.ty(logp.outputs()[0]))));
         }
-        Ok(BoundModel { layout, dim, logp, constrained, outputs: infos, grad: OnceLock::new() })
+        Ok(BoundModel { layout, dim, logp, constrained, outputs: infos, grad: OnceLock::new(), warnings: Vec::new() })
     }
 }
 
@@ -341,6 +342,8 @@ pub struct BoundModel {
     constrained: Graph,
     outputs: Vec<OutputInfo>,
     grad: OnceLock<Result<Graph, InterpError>>,
+    /// What compiles but is probably wrong (set by the language's binder).
+    pub(crate) warnings: Vec<ModelWarning>,
 }
 
 impl fmt::Debug for BoundModel {
@@ -353,6 +356,12 @@ impl BoundModel {
     /// The number of unconstrained values (the length of `theta`).
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// Warnings about the model (a parameter transformed on the left of `~`), rendered with
+    /// their location.
+    pub fn warnings(&self) -> &[ModelWarning] {
+        &self.warnings
     }
 
     /// Where each parameter lives in `theta` (declaration order).

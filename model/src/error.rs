@@ -66,6 +66,9 @@ pub enum ErrorKind {
     DataShape,
     /// A data value outside its declared bounds or its distribution's support.
     DataBound,
+    /// (Warnings only.) A parameter transformed on the left of `~`, whose density then lacks
+    /// the transform's log-Jacobian.
+    Jacobian,
 }
 
 /// A place in a source file, with the line's text for rendering.
@@ -138,7 +141,24 @@ impl std::error::Error for ModelError {}
 
 impl fmt::Display for ModelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        self.render(f, "error")
+    }
+}
+
+/// A located warning: rendered as a [`ModelError`] is, headed `warning:`; the model still
+/// compiles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelWarning(pub ModelError);
+
+impl fmt::Display for ModelWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.render(f, "warning")
+    }
+}
+
+impl ModelError {
+    fn render(&self, f: &mut fmt::Formatter<'_>, severity: &str) -> fmt::Result {
+        writeln!(f, "{severity}: {}", self.message)?;
         let gutter = self
             .notes
             .iter()

@@ -44,7 +44,7 @@ pub use builder::{
 };
 pub use data::{DataSet, ElemKind, FieldIssue, MAX_DATA_DEPTH};
 pub use dist::{DensityOptions, Dist};
-pub use error::{Diag, ErrorKind, Location, ModelError, Note, Source, Span};
+pub use error::{Diag, ErrorKind, Location, ModelError, ModelWarning, Note, Source, Span};
 pub use model::{Model, parse_model};
 pub use parser::{KEYWORDS, MAX_DEPTH, MAX_NESTING};
 pub use transform::Transform;

@@ -257,3 +257,24 @@ fn unused_data_fields_are_ignored_whatever_they_hold() {
     let data = DataSet::from_json(r#"{"J": 3, "notes": "free text", "nested": {"a": [1, [2]]}, "flag": true}"#, "d.json").unwrap();
     assert!(model.bind(&data).is_ok());
 }
+
+/// A parameter transformed on the left of `~` compiles with a located warning (its density
+/// lacks the transform's Jacobian); a parameter, an indexed or sliced one, data, and densities
+/// stated with `target +=` do not warn.
+#[test]
+fn transformed_parameters_on_the_left_of_a_sample_warn() {
+    let src = "data y: vector[2]\nparam a: real<lower=0>\nparam b: vector[2]\nlet c = exp(b)\n\
+               log(a) ~ normal(0, 1)\nb[0] ~ normal(0, 1)\nb[1:] ~ normal(0, 1)\nc ~ normal(0, 1)\n\
+               y ~ normal(b, a)\ntarget += normal_lpdf(log(a), 0, 1)\n";
+    let model = parse_model(src, "m.tess").unwrap();
+    let bound = model.bind(&DataSet::from_json(r#"{"y": [0.5, 1.5]}"#, "d.json").unwrap()).unwrap();
+    let warnings: Vec<(String, usize, usize)> = bound.warnings().iter().map(|w| (w.0.message.clone(), w.0.line(), w.0.col())).collect();
+    assert_eq!(
+        warnings,
+        [
+            ("the left of `~` transforms the parameter `a`".to_string(), 5, 1),
+            ("the left of `~` is computed from `c`, which depends on parameters".to_string(), 8, 1),
+        ]
+    );
+    assert!(bound.warnings().iter().all(|w| w.0.kind == ErrorKind::Jacobian && w.to_string().starts_with("warning: ")));
+}

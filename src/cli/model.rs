@@ -20,10 +20,14 @@ pub enum Stage {
     Gradient,
 }
 
-/// Compiles a model file with its data; model and data errors carry their own
-/// file:line:column rendering.
+/// Compiles a model file with its data and prints the model's warnings; model and data
+/// errors carry their own file:line:column rendering.
 pub fn compile(model_path: &Path, data_path: &Path) -> Result<CompiledModel, CliError> {
-    Ok(compile_files(model_path, data_path, &PipelineOptions::default())?)
+    let model = compile_files(model_path, data_path, &PipelineOptions::default())?;
+    for warning in model.bound.warnings() {
+        eprint!("{warning}");
+    }
+    Ok(model)
 }
 
 /// The model's graph at `stage` (nothing is compiled).
