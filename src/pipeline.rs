@@ -34,6 +34,18 @@ pub enum PipelineError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A file is not UTF-8 text.
+    #[error("{path}:{line}:{column}: invalid UTF-8 (byte 0x{byte:02x}); the file must be UTF-8 text")]
+    NotUtf8 {
+        /// The file.
+        path: String,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+        /// 1-based column (in characters) of the first invalid byte.
+        column: usize,
+        /// The byte.
+        byte: u8,
+    },
     /// The model or its data is wrong; the message is rendered (file:line:col, underline).
     #[error("{0}")]
     Model(String),
@@ -59,7 +71,7 @@ impl PipelineError {
     /// Whether the error is the user's (unreadable file, model or data error) rather than an
     /// internal failure.
     pub fn is_user_error(&self) -> bool {
-        matches!(self, PipelineError::Io { .. } | PipelineError::Model(_))
+        matches!(self, PipelineError::Io { .. } | PipelineError::NotUtf8 { .. } | PipelineError::Model(_))
     }
 }
 
@@ -228,21 +240,20 @@ impl std::fmt::Debug for CompiledModel {
 /// Reads a text file (model, data or graph). A file that is not UTF-8 is an error naming the
 /// line and column of its first invalid byte.
 pub fn read_text(path: &Path) -> Result<String, PipelineError> {
-    let io = |source| PipelineError::Io { path: path.display().to_string(), source };
-    let bytes = std::fs::read(path).map_err(io)?;
-    String::from_utf8(bytes).map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, not_utf8_message(e.as_bytes(), e.utf8_error()))))
-}
-
-/// "invalid UTF-8 at line L, column C (byte 0xNN)": the column counts the characters before
-/// the byte on its line, as an editor shows them.
-fn not_utf8_message(bytes: &[u8], e: std::str::Utf8Error) -> String {
-    let valid = &bytes[..e.valid_up_to()];
-    let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let line = 1 + valid.iter().filter(|&&b| b == b'\n').count();
-    // The prefix is valid UTF-8 by construction; counting char starts avoids re-validating it.
-    let column = 1 + valid[line_start..].iter().filter(|&&b| (b as i8) >= -0x40).count();
-    let byte = bytes.get(e.valid_up_to()).copied().unwrap_or(0);
-    format!("invalid UTF-8 at line {line}, column {column} (byte 0x{byte:02x}); the file must be UTF-8 text")
+    let bytes = std::fs::read(path).map_err(|source| PipelineError::Io { path: path.display().to_string(), source })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let valid = &bytes[..e.utf8_error().valid_up_to()];
+        let line_start = valid.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        PipelineError::NotUtf8 {
+            path: path.display().to_string(),
+            line: 1 + valid.iter().filter(|&&b| b == b'\n').count(),
+            // Characters before the byte on its line, as an editor counts them: the prefix is
+            // valid UTF-8, so counting the bytes that start a character is exact.
+            column: 1 + valid[line_start..].iter().filter(|&&b| (b as i8) >= -0x40).count(),
+            byte: bytes.get(valid.len()).copied().unwrap_or(0),
+        }
+    })
 }
 
 /// Reads a model file and its JSON data and compiles them.

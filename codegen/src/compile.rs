@@ -367,6 +367,11 @@ pub fn compile_with_stats(graph: &Graph, opts: &CompileOptions) -> Result<(Compi
     let t0 = Instant::now();
     let plan_opts = PlanOptions { fuse: opts.fuse, dgemm_min_work: opts.dgemm_min_work };
     let program = plan(graph, &plan_opts)?;
+    // Every call needs the workspace: one too big to allocate is an error now, not an abort
+    // when the first workspace is made.
+    if !tessera_graph::memory::can_allocate(program.workspace_bytes) {
+        return Err(CodegenError::InvalidGraph(format!("its workspace of {} bytes is more than this machine can allocate", program.workspace_bytes)));
+    }
     let t1 = Instant::now();
     let (mut module, isa) = make_module(opts)?;
     let mut stats = CompileStats::default();

@@ -204,7 +204,10 @@ fn check_size(op: &Op, ty: &TensorType) -> Result<(), EvalError> {
     let max_elements = isize::MAX as usize / std::mem::size_of::<f64>();
     let size = ty.shape.dims().iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
     match size {
-        Some(n) if n <= max_elements => Ok(()),
+        Some(n) if n <= max_elements && crate::memory::can_allocate(n * std::mem::size_of::<f64>()) => Ok(()),
+        Some(n) if n <= max_elements => {
+            Err(op_error(op.name(), format!("result type {ty} needs {} bytes, more than this machine can allocate", n * std::mem::size_of::<f64>())))
+        }
         _ => Err(op_error(op.name(), format!("result type {ty} has too many elements to allocate"))),
     }
 }

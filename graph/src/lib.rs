@@ -14,6 +14,7 @@ mod grad;
 mod graph;
 pub mod infer;
 mod interp;
+pub mod memory;
 mod op;
 mod shape;
 mod value;

@@ -7,12 +7,44 @@ use ndarray::ArrayD;
 use serde_json::Value as Json;
 use tessera_graph::{DType, Graph, Op, TensorType, Value};
 
+/// The fields of a JSON object in file order, each name once (serde_json's map keeps the last
+/// of repeated names silently).
+struct UniqueFields(Vec<(String, Json)>);
+
+impl<'de> serde::Deserialize<'de> for UniqueFields {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = UniqueFields;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object mapping input names to values")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueFields, A::Error> {
+                let mut fields: Vec<(String, Json)> = Vec::new();
+                while let Some((name, value)) = map.next_entry::<String, Json>()? {
+                    if fields.iter().any(|(n, _)| *n == name) {
+                        return Err(serde::de::Error::custom(format!("input `{name}` is given twice")));
+                    }
+                    fields.push((name, value));
+                }
+                Ok(UniqueFields(fields))
+            }
+        }
+        deserializer.deserialize_map(Fields)
+    }
+}
+
 /// Reads a JSON object of input values and converts each to the type its input declares.
+/// Every declared input must be given, nothing else, each once.
 pub fn parse_inputs(graph: &Graph, text: &str) -> Result<HashMap<String, Value>, String> {
-    let json: Json = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let Json::Object(map) = json else {
-        return Err("expected a JSON object mapping input names to values".into());
-    };
+    let UniqueFields(fields) = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+    let map: HashMap<String, Json> = fields.into_iter().collect();
+    let mut declared: Vec<String> = graph.inputs().iter().filter_map(|&id| graph.input_name(id)).map(str::to_string).collect();
+    if let Some(unknown) = map.keys().filter(|k| !declared.contains(k)).min() {
+        declared.sort();
+        let known = if declared.is_empty() { "none".to_string() } else { declared.join(", ") };
+        return Err(format!("unknown input `{unknown}` (the graph's inputs: {known})"));
+    }
     let mut values = HashMap::new();
     for &id in graph.inputs() {
         let Op::Input { name, ty } = &graph.node(id).op else { continue };
@@ -35,7 +67,7 @@ fn json_to_value(json: &Json, ty: &TensorType) -> Result<Value, String> {
     let shape_err = |e: ndarray::ShapeError| e.to_string();
     match ty.dtype {
         DType::F64 => {
-            let data = leaves.iter().map(|j| j.as_f64().ok_or("expected numbers")).collect::<Result<Vec<_>, _>>()?;
+            let data = leaves.iter().map(|j| f64_leaf(j).ok_or("expected numbers (or \"nan\", \"inf\", \"-inf\")")).collect::<Result<Vec<_>, _>>()?;
             ArrayD::from_shape_vec(dims, data).map(Value::F64).map_err(shape_err)
         }
         DType::I64 => {
@@ -46,6 +78,19 @@ fn json_to_value(json: &Json, ty: &TensorType) -> Result<Value, String> {
             let data = leaves.iter().map(|j| j.as_bool().ok_or("expected true/false")).collect::<Result<Vec<_>, _>>()?;
             ArrayD::from_shape_vec(dims, data).map(Value::Bool).map_err(shape_err)
         }
+    }
+}
+
+/// A number, or one of the strings that [`outputs_to_json`] writes for non-finite floats.
+fn f64_leaf(json: &Json) -> Option<f64> {
+    match json {
+        Json::String(s) => match s.as_str() {
+            "nan" => Some(f64::NAN),
+            "inf" => Some(f64::INFINITY),
+            "-inf" => Some(f64::NEG_INFINITY),
+            _ => None,
+        },
+        other => other.as_f64(),
     }
 }
 

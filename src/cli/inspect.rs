@@ -19,7 +19,11 @@ pub fn opt_report(graph: &Graph, passes: Option<&str>, trace: bool, stats: bool)
     let (optimized, report) = optimize(graph, &settings).map_err(|e| CliError::Internal(e.to_string()))?;
     let mut out = print(&optimized);
     if stats || trace {
-        let _ = write!(out, "\n{report}");
+        // As comments, so the output still parses as a graph.
+        out.push('\n');
+        for line in report.to_string().lines() {
+            let _ = writeln!(out, "// {line}");
+        }
     }
     Ok(out)
 }

@@ -2,13 +2,13 @@
 //! CSV and JSON.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tessera::pipeline::CompiledModel;
-use tessera::report::{RunTiming, summary_json, warnings, write_csv};
+use tessera::report::{RunTiming, csv_path, summary_json, warnings, write_csv};
 use tessera_sampler::diagnostics::format_summary;
 use tessera_sampler::{CancelToken, ChainStatus, NoProgress, Progress, ProgressUpdate, Settings, Trace, sample_with};
 
@@ -44,7 +44,8 @@ pub struct SampleArgs {
     #[arg(long = "max-treedepth", default_value_t = 10)]
     max_treedepth: u32,
     /// Write the draws (constrained scale) as CmdStan CSV: this path for one chain, else
-    /// `STEM_1.csv`, `STEM_2.csv`, … beside it (read with `arviz.from_cmdstan`).
+    /// `STEM_1.csv`, `STEM_2.csv`, … beside it (read with `arviz.from_cmdstan`); a directory
+    /// (existing, or a path ending in `/`) gets `MODEL.csv` inside it. Checked before sampling.
     #[arg(long)]
     output: Option<PathBuf>,
     /// Write the summary, divergences, counts and timing as JSON.
@@ -79,6 +80,9 @@ pub fn run(args: &SampleArgs) -> Result<(), CliError> {
     if args.draws == 0 {
         return Err(CliError::Input("--draws must be at least 1: the summary and diagnostics are computed from the draws".into()));
     }
+    let name = args.model.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+    let draws = args.output.as_deref().map(|o| draws_path(o, &name));
+    check_outputs(draws.as_deref(), args.chains, args.summary_json.as_deref())?;
     let model = super::model::compile(&args.model, &args.data)?;
     let settings = args.settings();
     settings.validate(model.dim()).map_err(|e| CliError::Input(e.to_string()))?;
@@ -115,8 +119,13 @@ pub fn run(args: &SampleArgs) -> Result<(), CliError> {
     for warning in warnings(&trace, &rows) {
         eprintln!("warning: {warning}");
     }
-    if let Some(output) = &args.output {
-        let name = args.model.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
+    // The small summary first: if writing the draws fails after all, the summary is kept.
+    if let Some(path) = &args.summary_json {
+        let timing = RunTiming::of(&trace, compile_ms, start.elapsed().as_secs_f64());
+        let doc = summary_json(&trace, &rows, &timing);
+        std::fs::write(path, format!("{doc:#}\n")).map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))?;
+    }
+    if let Some(output) = &draws {
         let paths = write_csv(&model, &trace, output, &name)
             .map_err(|e| CliError::Input(format!("cannot write {}: {e}", output.display())))?;
         if !args.quiet {
@@ -124,12 +133,55 @@ pub fn run(args: &SampleArgs) -> Result<(), CliError> {
             eprintln!("wrote {}", list.join(", "));
         }
     }
-    if let Some(path) = &args.summary_json {
-        let timing = RunTiming::of(&trace, compile_ms, start.elapsed().as_secs_f64());
-        let doc = summary_json(&trace, &rows, &timing);
-        std::fs::write(path, format!("{doc:#}\n")).map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))?;
+    Ok(())
+}
+
+/// Where `--output` puts the draws: the path itself, or `DIR/MODEL.csv` when it names a
+/// directory (an existing one, or any path ending in a separator).
+fn draws_path(output: &Path, model_name: &str) -> PathBuf {
+    let names_dir = output.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) || output.is_dir();
+    if names_dir { output.join(format!("{model_name}.csv")) } else { output.to_path_buf() }
+}
+
+/// Checks before sampling that every output file can be written, so a long run is not lost to
+/// a mistyped directory, and that the summary would not overwrite a draws file.
+fn check_outputs(draws: Option<&Path>, chains: usize, summary: Option<&Path>) -> Result<(), CliError> {
+    let csv_files: Vec<PathBuf> = draws.map(|d| (0..chains).map(|c| csv_path(d, c, chains)).collect()).unwrap_or_default();
+    if let Some(summary) = summary
+        && let Some(clash) = csv_files.iter().find(|p| same_file(p, summary))
+    {
+        return Err(CliError::Input(format!("--summary-json {} would overwrite the draws file {}", summary.display(), clash.display())));
+    }
+    for path in csv_files.iter().map(PathBuf::as_path).chain(summary) {
+        check_writable(path).map_err(|e| CliError::Input(format!("cannot write {}: {e}", path.display())))?;
     }
     Ok(())
+}
+
+/// Whether two paths name the same file (their directories resolved, so `./a` is `a`).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| {
+        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        (dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()), p.file_name().map(ToOwned::to_owned))
+    };
+    resolve(a) == resolve(b)
+}
+
+/// Whether `path` can be written, without changing it: an existing file is opened for
+/// appending; a new one is created and removed again.
+fn check_writable(path: &Path) -> Result<(), String> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(format!("the directory {} does not exist", dir.display()));
+    }
+    if path.is_dir() {
+        return Err("it is a directory".into());
+    }
+    if path.exists() {
+        std::fs::OpenOptions::new().append(true).open(path).map(drop).map_err(|e| e.to_string())
+    } else {
+        std::fs::File::create(path).and_then(|_| std::fs::remove_file(path)).map_err(|e| e.to_string())
+    }
 }
 
 fn compile_line(model: &CompiledModel) -> String {

@@ -65,7 +65,7 @@ pub(crate) fn identities() -> Vec<Rule> {
 pub(crate) fn specialize() -> Vec<Rule> {
     vec![
         rule!(pow_two, "pow(?x, 2.0)" => "square(?x)"),          // x² → square x
-        rule!(pow_half, "pow(?x, 0.5)" => "sqrt(?x)"),           // x^½ → √x   (differs at −inf only)
+        rule!(pow_half, "pow(?x, 0.5)" => "sqrt(?x)"),           // x^½ → √x   (IEEE pow differs at −inf, −0 only: +inf, +0)
         rule!(pow_minus_one, "pow(?x, -1.0)" => "reciprocal(?x)"), // x⁻¹ → 1/x
         rule!(pow_zero, "pow(?x, 0.0)" => "1.0"),                 // x⁰ → 1   (IEEE: pow(NaN, 0) = 1 too)
         rule!(mul_self, "mul(?x, ?x)" => "square(?x)"),          // x · x → square x
