@@ -56,6 +56,16 @@ const MAX_INLINE_DEPTH: usize = 64;
 /// scheduling cost on very large graphs).
 const GROUP_WINDOW: usize = 512;
 
+/// Most reductions in one fused group: each keeps an accumulator (two with unrolling) live
+/// across the loop, and past the vector registers they spill. A model of hundreds of separate
+/// `~` statements over one domain made one loop of hundreds of accumulators, whose register
+/// allocation grew superlinearly (a 400-statement model: 200 ms of Cranelift).
+const MAX_GROUP_REDUCTIONS: usize = 6;
+
+/// Most members of one fused group: a kernel's code grows with its members, and one kernel
+/// is never split between compiled parts.
+const MAX_GROUP_MEMBERS: usize = 24;
+
 /// A node's iteration domain and role in a fused group.
 type Role = (SmallVec<[usize; 4]>, GroupRole);
 
@@ -554,15 +564,18 @@ impl<'g> Planner<'g> {
             let mut group = vec![head];
             if let Some((domain, role)) = &roles[&head] {
                 let mut maps: Vec<NodeId> = if *role == GroupRole::Map { vec![head] } else { Vec::new() };
-                loop {
+                let mut reductions = usize::from(*role == GroupRole::Reduce);
+                while group.len() < MAX_GROUP_MEMBERS {
                     let joins = |n: &NodeId| {
-                        matches!(&roles[n], Some((d, _)) if d == domain)
+                        matches!(&roles[n], Some((d, r)) if d == domain && (*r != GroupRole::Reduce || reductions < MAX_GROUP_REDUCTIONS))
                             && needs[n].iter().all(|(m, direct)| done[m.index()] || (*direct && maps.contains(m)))
                     };
                     let Some(j) = remaining.iter().take(GROUP_WINDOW).position(joins) else { break };
                     let n = remaining.remove(j);
-                    if matches!(&roles[&n], Some((_, GroupRole::Map))) {
-                        maps.push(n);
+                    match &roles[&n] {
+                        Some((_, GroupRole::Map)) => maps.push(n),
+                        Some((_, GroupRole::Reduce)) => reductions += 1,
+                        _ => {}
                     }
                     group.push(n);
                 }
