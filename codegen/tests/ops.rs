@@ -590,3 +590,28 @@ fn reductions_into_a_short_inner_axis() {
 }",
     );
 }
+
+/// Many sibling reductions over one domain are spread over several kernels (a bounded number
+/// of accumulators per loop), and still give the interpreter's results.
+#[test]
+fn sibling_reductions_share_loops_in_bounded_groups() {
+    let n = 40;
+    let params: Vec<String> = (0..n).map(|i| format!("%x{i}: f64[10]")).collect();
+    let returns = vec!["f64[]"; n].join(", ");
+    let body: Vec<String> = (0..n).map(|i| format!("  %{i}:f64[] = reduce_sum[axes=[0]] %x{i}")).collect();
+    let results: Vec<String> = (0..n).map(|i| format!("%{i}")).collect();
+    let src = format!("func @f({}) -> ({returns}) {{\n{}\n  return {}\n}}", params.join(", "), body.join("\n"), results.join(", "));
+    check(&src);
+    let graph = tessera_graph::parse(&src).unwrap();
+    let program = tessera_codegen::plan::plan(&graph, &Default::default()).unwrap();
+    let per_kernel: Vec<usize> = program
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Kernel(k) => Some(k.outs.len()),
+            Step::Call(_) => None,
+        })
+        .collect();
+    assert_eq!(per_kernel.iter().sum::<usize>(), n);
+    assert!(per_kernel.len() > 1 && per_kernel.iter().all(|&k| (2..=8).contains(&k)), "reductions per kernel: {per_kernel:?}");
+}
