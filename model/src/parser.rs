@@ -14,7 +14,7 @@ use crate::lexer::{Tok, Token, tokenize};
 /// Most brackets or signs open at once in one expression.
 pub const MAX_NESTING: usize = 64;
 /// Deepest expression tree (a chain `a + b + … ` of n terms is n levels deep).
-pub const MAX_DEPTH: usize = 200;
+pub const MAX_DEPTH: usize = 1000;
 
 /// Words that cannot be used as names.
 pub const KEYWORDS: &[&str] = &["data", "param", "let", "derived", "target", "None"];
