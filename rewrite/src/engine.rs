@@ -383,10 +383,14 @@ pub(crate) fn scalar_constant(x: f64, dtype: DType) -> Option<Constant> {
 /// A value as a constant.
 pub(crate) fn value_to_constant(v: &Value) -> Option<Constant> {
     let shape = v.shape();
+    // A standard-layout array is one copy of its slice; others are walked in row-major order.
+    fn elements<T: Copy>(a: &ndarray::ArrayD<T>) -> Vec<T> {
+        a.as_slice().map_or_else(|| a.iter().copied().collect(), <[T]>::to_vec)
+    }
     let data = match v {
-        Value::F64(a) => ConstData::F64(a.iter().copied().collect::<Vec<_>>().into()),
-        Value::I64(a) => ConstData::I64(a.iter().copied().collect::<Vec<_>>().into()),
-        Value::Bool(a) => ConstData::Bool(a.iter().copied().collect::<Vec<_>>().into()),
+        Value::F64(a) => ConstData::F64(elements(a).into()),
+        Value::I64(a) => ConstData::I64(elements(a).into()),
+        Value::Bool(a) => ConstData::Bool(elements(a).into()),
     };
     Constant::new(shape, data)
 }

@@ -9,9 +9,29 @@
 //! `log(sigmoid(-800.0))` folds to the interpreter's value (−inf) before stabilization can
 //! see it; stabilization is about expressions of inputs.
 
-use tessera_graph::{Constant, NodeId, Op, Value, eval_op};
+use std::sync::Arc;
+
+use tessera_graph::{ConstData, Constant, NodeId, Op, Value, eval_op};
 
 use crate::engine::{Ctx, Rule, func_rule, rule, value_to_constant};
+
+/// The elements of constants joined end to end, which is their concatenation along the first
+/// axis (row-major): one copy, where the interpreter's concatenation copies three times. A
+/// gradient gathering hundreds of parameters' indices folds one such join per parameter.
+fn joined(consts: &[&Constant]) -> Option<ConstData> {
+    fn join<'c, T: Copy + 'c>(parts: impl Iterator<Item = Option<&'c [T]>>) -> Option<Arc<Vec<T>>> {
+        let mut out = Vec::new();
+        for part in parts {
+            out.extend_from_slice(part?);
+        }
+        Some(Arc::new(out))
+    }
+    match consts.first()?.data() {
+        ConstData::F64(_) => join(consts.iter().map(|c| if let ConstData::F64(v) = c.data() { Some(v.as_slice()) } else { None })).map(ConstData::F64),
+        ConstData::I64(_) => join(consts.iter().map(|c| if let ConstData::I64(v) = c.data() { Some(v.as_slice()) } else { None })).map(ConstData::I64),
+        ConstData::Bool(_) => join(consts.iter().map(|c| if let ConstData::Bool(v) = c.data() { Some(v.as_slice()) } else { None })).map(ConstData::Bool),
+    }
+}
 
 /// Largest constant (in elements) that folding creates.
 pub const MAX_FOLDED_ELEMENTS: usize = 1 << 16;
@@ -42,6 +62,12 @@ fn fold_constants(ctx: &mut Ctx<'_>, id: NodeId) -> Option<NodeId> {
     // operands of nodes too large to fold.
     if size > MAX_FOLDED_ELEMENTS || size > limit {
         return None;
+    }
+    if let Op::Concatenate { axis: 0 } = node.op
+        && let Some(data) = joined(&consts)
+    {
+        let c = Constant::new(node.ty.shape.clone(), data)?;
+        return Some(ctx.constant(c));
     }
     let args: Vec<Value> = consts.into_iter().map(Value::from_constant).collect();
     let refs: Vec<&Value> = args.iter().collect();
