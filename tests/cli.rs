@@ -239,6 +239,8 @@ fn sample_and_bench_reject_bad_arguments_with_exit_2() {
         (vec!["validate", "no/such/dir"], "cannot read no/such/dir"),
         (vec!["validate", "examples/posteriordb", "--only", "nonesuch"], "no case `nonesuch`"),
         (vec!["logp", ES_MODEL, "--data", ES_DATA, "--point", "[1, 2]"], "10 unconstrained"),
+        (vec!["logp", ES_MODEL, "--data", ES_DATA, "--point", "@no/such/point.json"], "cannot read no/such/point.json"),
+        (vec!["logp", ES_MODEL, "--data", ES_DATA, "--point", "@examples/normal.inputs.json"], "--point examples/normal.inputs.json: expected a JSON array of 10 numbers"),
     ];
     for (args, needle) in cases {
         let out = tessera(&args);

@@ -51,7 +51,8 @@ enum Command {
         /// Its data (JSON: names to numbers or nested lists).
         #[arg(long)]
         data: PathBuf,
-        /// The unconstrained point, a JSON array (default: all zeros).
+        /// The unconstrained point, a JSON array, or `@FILE` for one in a file (default: all
+        /// zeros).
         #[arg(long)]
         point: Option<String>,
         /// Print JSON instead of text.

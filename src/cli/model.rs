@@ -43,11 +43,20 @@ pub fn model_graph(model_path: &Path, data_path: &Path, stage: Stage) -> Result<
     Ok(if stage == Stage::Optimized { graphs.optimized } else { graphs.gradient })
 }
 
-/// Parses `--point`: a JSON array of `dim` numbers on the unconstrained scale.
+/// Parses `--point`: a JSON array of `dim` numbers on the unconstrained scale, inline or, as
+/// `@FILE`, in a file (a command line cannot hold the point of a large model).
 pub fn parse_point(text: Option<&str>, dim: usize) -> Result<Vec<f64>, CliError> {
     let Some(text) = text else { return Ok(vec![0.0; dim]) };
+    let file;
+    let (text, source) = match text.strip_prefix('@') {
+        Some(path) => {
+            file = read_file(Path::new(path))?;
+            (file.as_str(), format!("--point {path}"))
+        }
+        None => (text, "--point".to_string()),
+    };
     let values: Vec<f64> = serde_json::from_str(text)
-        .map_err(|e| CliError::Input(format!("--point: expected a JSON array of {dim} numbers: {e}")))?;
+        .map_err(|e| CliError::Input(format!("{source}: expected a JSON array of {dim} numbers: {e}")))?;
     if values.len() != dim {
         return Err(CliError::Input(format!("--point has {} values, the model has {dim} unconstrained parameters", values.len())));
     }
