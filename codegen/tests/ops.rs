@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use common::{check, check_inputs, random_inputs};
 use ndarray::ArrayD;
-use tessera_codegen::kernel::{Output, Step};
+use tessera_codegen::kernel::{Kernel, Output, Step};
 use tessera_graph::{BinaryOp, DType, DTypeRule, GraphBuilder, ReduceOp, UnaryOp, Value};
 
 /// Awkward f64 values for elementwise ops: zeros, infinities, NaN, subnormals, large values.
@@ -16,6 +16,20 @@ fn special_f64() -> Vec<f64> {
         0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.5, -2.5, 1e-310, -1e-310, 1e-20, 30.0, -30.0, 40.0, -40.0, 700.0, -700.0,
         800.0, -800.0, 1e300, -1e300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 0.999, 1.001, 3.0, -3.0, 0.1, 7.5,
     ]
+}
+
+/// The kernels the planner makes of the graph `src`, in order.
+fn planned_kernels(src: &str) -> Vec<Kernel> {
+    let graph = tessera_graph::parse(src).unwrap();
+    let program = tessera_codegen::plan::plan(&graph, &Default::default()).unwrap();
+    program
+        .steps
+        .into_iter()
+        .filter_map(|s| match s {
+            Step::Kernel(k) => Some(k),
+            Step::Call(_) => None,
+        })
+        .collect()
 }
 
 fn f64_value(dims: &[usize], data: Vec<f64>) -> Value {
@@ -361,19 +375,14 @@ fn scatter_add_along_runs_of_constant_indices_spreads_its_updates() {
         runs(9, 5)
     );
     check(&src);
-    let graph = tessera_graph::parse(&src).unwrap();
-    let program = tessera_codegen::plan::plan(&graph, &Default::default()).unwrap();
-    let spread: Vec<usize> = program
-        .steps
+    let spread: Vec<usize> = planned_kernels(&src)
         .iter()
-        .filter_map(|s| match s {
-            Step::Kernel(k) => Some(k.outs.iter().filter_map(|o| match &o.out {
+        .flat_map(|k| {
+            k.outs.iter().filter_map(|o| match &o.out {
                 Output::Scatter(ix) => Some(ix.spread.len()),
                 Output::Direct(_) => None,
-            })),
-            Step::Call(_) => None,
+            })
         })
-        .flatten()
         .collect();
     assert_eq!(spread, [3, 3, 0], "extra buffers per scatter (37 into 5 and into 2: four in all; 9 into 5: none)");
 }
@@ -602,16 +611,7 @@ fn sibling_reductions_share_loops_in_bounded_groups() {
     let results: Vec<String> = (0..n).map(|i| format!("%{i}")).collect();
     let src = format!("func @f({}) -> ({returns}) {{\n{}\n  return {}\n}}", params.join(", "), body.join("\n"), results.join(", "));
     check(&src);
-    let graph = tessera_graph::parse(&src).unwrap();
-    let program = tessera_codegen::plan::plan(&graph, &Default::default()).unwrap();
-    let per_kernel: Vec<usize> = program
-        .steps
-        .iter()
-        .filter_map(|s| match s {
-            Step::Kernel(k) => Some(k.outs.len()),
-            Step::Call(_) => None,
-        })
-        .collect();
+    let per_kernel: Vec<usize> = planned_kernels(&src).iter().map(|k| k.outs.len()).collect();
     assert_eq!(per_kernel.iter().sum::<usize>(), n);
     assert!(per_kernel.len() > 1 && per_kernel.iter().all(|&k| (2..=8).contains(&k)), "reductions per kernel: {per_kernel:?}");
 }
