@@ -34,6 +34,9 @@ pub fn warnings(trace: &Trace, rows: &[SummaryRow]) -> Vec<String> {
             trace.settings.max_tree_depth + 2
         ));
     }
+    if trace.chains.iter().filter(|c| c.num_draws() > 0).count() == 1 {
+        out.push("with one chain, r_hat cannot be computed and convergence is not checked: run several chains (--chains 4)".into());
+    }
     let bad_rhat: Vec<&SummaryRow> = rows.iter().filter(|r| r.r_hat > 1.01).collect();
     if let Some(worst) = bad_rhat.iter().max_by(|a, b| a.r_hat.total_cmp(&b.r_hat)) {
         out.push(format!("{} quantities have r_hat > 1.01 (worst: {} = {:.3}): the chains disagree", bad_rhat.len(), worst.name, worst.r_hat));
@@ -49,6 +52,14 @@ pub fn warnings(trace: &Trace, rows: &[SummaryRow]) -> Vec<String> {
             worst.ess_tail
         ));
     }
+    for stuck in stuck_chains(trace) {
+        out.push(format!(
+            "chain {} never reached chain {}'s region: its log density (median {:.4e}) stays below every draw of chain {} (median {:.4e}), \
+             so its draws do not represent the posterior (a chain stuck in a funnel's mouth, in a minor mode, or far from the mass \
+             when parameters are on a scale far from 1, as in normal(1e6, 1e-3))",
+            stuck.chain, stuck.reference, stuck.median_lp, stuck.reference, stuck.reference_median_lp
+        ));
+    }
     for (chain, err) in trace.errors() {
         out.push(format!("chain {chain} stopped early: {err}"));
     }
@@ -56,6 +67,40 @@ pub fn warnings(trace: &Trace, rows: &[SummaryRow]) -> Vec<String> {
         out.push("the run was cancelled; the summary uses the draws made so far".into());
     }
     out
+}
+
+/// A chain whose log density stayed far below another chain's for the whole run.
+struct StuckChain {
+    chain: usize,
+    median_lp: f64,
+    reference: usize,
+    reference_median_lp: f64,
+}
+
+/// Chains that never overlap the best chain in log density: every draw's log density is lower
+/// than the best chain's lowest by more than the best chain's own range (and 10 nats). R-hat
+/// says the chains disagree; this says which chain is lost (stuck far from the mass, or in a
+/// minor mode), which a user cannot read from the summary.
+fn stuck_chains(trace: &Trace) -> Vec<StuckChain> {
+    let ranges: Vec<(usize, f64, f64, f64)> = trace
+        .chains
+        .iter()
+        .filter(|c| c.num_draws() > 0)
+        .filter_map(|c| {
+            let mut lp: Vec<f64> = c.stats.iter().map(|s| s.lp).filter(|x| x.is_finite()).collect();
+            lp.sort_by(f64::total_cmp);
+            Some((c.chain, *lp.first()?, lp[lp.len() / 2], *lp.last()?))
+        })
+        .collect();
+    let Some(&(reference, ref_min, reference_median_lp, ref_max)) = ranges.iter().max_by(|a, b| a.2.total_cmp(&b.2)) else {
+        return Vec::new();
+    };
+    let margin = (ref_max - ref_min).max(10.0);
+    ranges
+        .iter()
+        .filter(|&&(_, _, _, max)| max < ref_min - margin)
+        .map(|&(chain, _, median_lp, _)| StuckChain { chain, median_lp, reference, reference_median_lp })
+        .collect()
 }
 
 /// Wall-clock timing of a `sample` run, for the summary document.

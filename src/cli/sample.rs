@@ -45,7 +45,8 @@ pub struct SampleArgs {
     max_treedepth: u32,
     /// Write the draws (constrained scale) as CmdStan CSV: this path for one chain, else
     /// `STEM_1.csv`, `STEM_2.csv`, … beside it (read with `arviz.from_cmdstan`); a directory
-    /// (existing, or a path ending in `/`) gets `MODEL.csv` inside it. Checked before sampling.
+    /// (existing, or a path ending in `/`, created) gets `MODEL.csv` inside it. Checked before
+    /// sampling.
     #[arg(long)]
     output: Option<PathBuf>,
     /// Write the summary, divergences, counts and timing as JSON.
@@ -81,7 +82,7 @@ pub fn run(args: &SampleArgs) -> Result<(), CliError> {
         return Err(CliError::Input("--draws must be at least 1: the summary and diagnostics are computed from the draws".into()));
     }
     let name = args.model.file_stem().map_or_else(|| "model".into(), |s| s.to_string_lossy().into_owned());
-    let draws = args.output.as_deref().map(|o| draws_path(o, &name));
+    let draws = args.output.as_deref().map(|o| draws_path(o, &name)).transpose()?;
     check_outputs(draws.as_deref(), args.chains, args.summary_json.as_deref())?;
     let model = super::model::compile(&args.model, &args.data)?;
     let settings = args.settings();
@@ -137,10 +138,12 @@ pub fn run(args: &SampleArgs) -> Result<(), CliError> {
 }
 
 /// Where `--output` puts the draws: the path itself, or `DIR/MODEL.csv` when it names a
-/// directory (an existing one, or any path ending in a separator).
-fn draws_path(output: &Path, model_name: &str) -> PathBuf {
-    let names_dir = output.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) || output.is_dir();
-    if names_dir { output.join(format!("{model_name}.csv")) } else { output.to_path_buf() }
+/// directory: an existing one, or any path ending in a separator, which is created.
+fn draws_path(output: &Path, model_name: &str) -> Result<PathBuf, CliError> {
+    if output.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) && !output.exists() {
+        std::fs::create_dir_all(output).map_err(|e| CliError::Input(format!("cannot create the directory {}: {e}", output.display())))?;
+    }
+    Ok(if output.is_dir() { output.join(format!("{model_name}.csv")) } else { output.to_path_buf() })
 }
 
 /// Checks before sampling that every output file can be written, so a long run is not lost to
