@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use ndarray::{ArrayD, IxDyn};
-use tessera_graph::{Constant, DType, EvalError, GraphBuilder, GraphError, Op, ReduceOp, SliceRange, TensorType, UnaryOp, Value, Var};
+use tessera_graph::{ConstData, Constant, DType, EvalError, GraphBuilder, GraphError, Op, ReduceOp, SliceRange, TensorType, UnaryOp, Value, Var};
 
 use crate::ast::{Arg, BaseType, BinOp, Expr, ExprKind, Ident, IndexItem, Stmt, StmtKind, TypeDecl};
 use crate::builder::{BoundModel, MAX_ELEMENTS, ModelBuilder, checked_size};
@@ -109,6 +109,21 @@ impl Known {
         match self {
             Known::Value(v, c) => c.get_or_init(|| v.to_constant()).clone(),
             Known::Constant(c, _) => c.clone(),
+        }
+    }
+
+    /// The row-major index of the first element (read as f64) that `pred` accepts, without
+    /// copying a data constant into an array.
+    fn position_f64(&self, mut pred: impl FnMut(f64) -> bool) -> Option<usize> {
+        match self {
+            Known::Constant(c, _) => match c.data() {
+                ConstData::F64(v) => v.iter().position(|&x| pred(x)),
+                ConstData::I64(v) => v.iter().position(|&x| pred(x as f64)),
+                ConstData::Bool(v) => v.iter().position(|&x| pred(f64::from(u8::from(x)))),
+            },
+            Known::Value(Value::F64(a), _) => a.iter().position(|&x| pred(x)),
+            Known::Value(Value::I64(a), _) => a.iter().position(|&x| pred(x as f64)),
+            Known::Value(Value::Bool(a), _) => a.iter().position(|&x| pred(f64::from(u8::from(x)))),
         }
     }
 }
@@ -277,7 +292,10 @@ impl Binder<'_> {
         if !constrained {
             return Ok(());
         }
-        let x = value.value().to_f64_vec();
+        // The values as one f64 vector, made only for per-element bounds, simplexes and ordered
+        // vectors: scalar bounds are checked straight on the data (no copies of 10⁶ values).
+        let values = OnceCell::new();
+        let x = || values.get_or_init(|| value.value().to_f64_vec());
         let at = |k: usize| self.data.element_span(&name.name, k).unwrap_or_default();
         let fail = |k: usize, message: String, expected: String| {
             self.data_error(Diag::new(ErrorKind::DataBound, at(k), message).expected(expected), decl)
@@ -299,20 +317,28 @@ impl Binder<'_> {
             };
             let all: Vec<f64> = if scalar.is_some() { Vec::new() } else { view.iter().copied().collect() };
             let bound_at = |k: usize| scalar.unwrap_or_else(|| all[k]);
+            let mut found = f64::NAN;
             let bad = match scalar {
-                Some(b) => x.iter().position(|&v| outside(v, b)),
-                None => x.iter().zip(&all).position(|(&v, &b)| outside(v, b)),
+                Some(b) => value.position_f64(|v| {
+                    found = v;
+                    outside(v, b)
+                }),
+                None => x().iter().zip(&all).position(|(&v, &b)| {
+                    found = v;
+                    outside(v, b)
+                }),
             };
             if let Some(k) = bad {
                 let b = bound_at(k);
                 let rel = if which == "lower" { "below its lower" } else { "above its upper" };
-                let msg = format!("data `{}{}` = {} is {rel} bound {}", name.name, index_text(shape, k), x[k], b);
+                let msg = format!("data `{}{}` = {} is {rel} bound {}", name.name, index_text(shape, k), found, b);
                 let want = if which == "lower" { format!("a value >= {}", b) } else { format!("a value <= {}", b) };
                 return Err(fail(k, msg, want));
             }
         }
         match ty.base {
             BaseType::Simplex => {
+                let x = x();
                 if let Some(k) = x.iter().position(|v| *v < 0.0) {
                     return Err(fail(k, format!("data `{}{}` = {} is negative, but it is a simplex", name.name, index_text(shape, k), x[k]), "a value >= 0".into()));
                 }
@@ -325,6 +351,7 @@ impl Binder<'_> {
                 }
             }
             BaseType::Ordered => {
+                let x = x();
                 if let Some(k) = (1..x.len()).find(|&k| x[k] <= x[k - 1]) {
                     let msg = format!("data `{}{}` = {} is not above the previous value {}, but it is ordered", name.name, index_text(shape, k), x[k], x[k - 1]);
                     return Err(fail(k, msg, format!("a value > {}", x[k - 1])));
@@ -1079,6 +1106,9 @@ impl Binder<'_> {
             };
             return Ok(if inside { DensityOptions::INTERIOR } else { DensityOptions::default() });
         };
+        if let (Some(inside), Some(on_boundary)) = (dist::in_support_alone(dist.support()), dist::on_boundary_alone(dist)) {
+            return self.options_from_values(dist, x, xv, x_expr, sample, inside, on_boundary);
+        }
         let needs_args: &[usize] = match dist.support() {
             Support::Interval => &[0, 1],
             Support::UpToTrials => &[0],
@@ -1130,6 +1160,41 @@ impl Binder<'_> {
             let on = values.next().map(|v| v.to_f64_vec()).unwrap_or_default();
             opts.exact_boundary = on.iter().any(|f| *f != 0.0);
         }
+        Ok(opts)
+    }
+
+    /// [`Binder::density_options`] for a support and boundary that depend on each value alone:
+    /// one pass over the data (2·10⁶ observations took 30 ms as a graph evaluated over copies).
+    #[allow(clippy::too_many_arguments)]
+    fn options_from_values(
+        &self,
+        dist: Dist,
+        x: &Val,
+        xv: &Known,
+        x_expr: &Expr,
+        sample: bool,
+        inside: fn(f64) -> bool,
+        on_boundary: fn(f64) -> bool,
+    ) -> Result<DensityOptions, Diag> {
+        let mut opts = DensityOptions::INTERIOR;
+        let mut bad = f64::NAN;
+        let outside = xv.position_f64(|v| {
+            bad = v;
+            !inside(v)
+        });
+        if let Some(k) = outside {
+            if sample {
+                let text = self.model.source().slice(x_expr.span);
+                return Err(Diag::new(
+                    ErrorKind::DataBound,
+                    x_expr.span,
+                    format!("`{text}{}` = {bad} is outside the support of {} ({})", index_text(&x.shape, k), dist.name(), dist.support().describe()),
+                )
+                .expected(format!("values in {}", dist.support().describe())));
+            }
+            opts.guard_support = true;
+        }
+        opts.exact_boundary = xv.position_f64(on_boundary).is_some();
         Ok(opts)
     }
 }

@@ -781,6 +781,31 @@ pub fn support_condition(b: &GraphBuilder, dist: Dist, x: &Var, args: &[Var]) ->
     })
 }
 
+/// [`support_condition`] as a test of one value, for the supports that depend on the value
+/// alone (`None` for those that need the arguments or a whole simplex): bind checks large
+/// observed data with it without building and evaluating a graph over the data.
+pub fn in_support_alone(support: Support) -> Option<fn(f64) -> bool> {
+    Some(match support {
+        Support::Real | Support::RealVector => |_| true,
+        Support::NonNegative | Support::Count => |x| x >= 0.0,
+        Support::Positive => |x| x > 0.0,
+        Support::UnitInterval => |x| (0.0..=1.0).contains(&x),
+        Support::Binary => |x| x == 0.0 || x == 1.0,
+        Support::Interval | Support::UpToTrials | Support::Category | Support::Simplex => return None,
+    })
+}
+
+/// [`boundary_condition`] as a test of one value, for the distributions whose boundary depends
+/// on the value alone (`None` for those that need the arguments).
+pub fn on_boundary_alone(dist: Dist) -> Option<fn(f64) -> bool> {
+    Some(match dist {
+        Dist::Gamma | Dist::Poisson | Dist::NegBinomial2 | Dist::Dirichlet => |x| x == 0.0,
+        Dist::Beta => |x| x == 0.0 || x == 1.0,
+        Dist::Binomial => return None,
+        _ => |_| false,
+    })
+}
+
 /// How far from 1 a simplex's sum may be (data and parameter checks).
 pub const SIMPLEX_TOLERANCE: f64 = 1e-8;
 
@@ -800,6 +825,27 @@ pub fn boundary_condition(b: &GraphBuilder, dist: Dist, x: &Var, args: &[Var]) -
 mod tests {
     use super::*;
     use std::f64::consts::PI;
+
+    /// The one-value support and boundary tests agree with the graph conditions bind
+    /// otherwise evaluates, on every distribution they cover.
+    #[test]
+    fn value_alone_tests_agree_with_the_support_graphs() {
+        let xs = [-2.0, -1.0, -0.0, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0, 1e300];
+        for &dist in Dist::ALL {
+            let (Some(inside), Some(boundary)) = (in_support_alone(dist.support()), on_boundary_alone(dist)) else { continue };
+            let b = GraphBuilder::new("support");
+            let x = b.constant(tessera_graph::Constant::new(tessera_graph::Shape::new(&[xs.len()]), tessera_graph::ConstData::F64(xs.to_vec().into())).unwrap());
+            let args: Vec<Var> = dist.params().iter().map(|_| b.scalar(1.0)).collect();
+            let (cond, bound) = (support_condition(&b, dist, &x, &args), boundary_condition(&b, dist, &x, &args));
+            let outs: Vec<&Var> = cond.iter().chain(bound.iter()).collect();
+            let values = if outs.is_empty() { vec![] } else { tessera_graph::eval(&b.finish(&outs).unwrap(), &Default::default()).unwrap() };
+            let mut values = values.iter().map(|v| v.to_f64_vec().iter().map(|&f| f != 0.0).collect::<Vec<bool>>());
+            let want_inside = if cond.is_some() { values.next().unwrap() } else { vec![true; xs.len()] };
+            let want_boundary = if bound.is_some() { values.next().unwrap() } else { vec![false; xs.len()] };
+            assert_eq!(xs.iter().map(|&v| inside(v)).collect::<Vec<_>>(), want_inside, "{dist:?} support");
+            assert_eq!(xs.iter().map(|&v| boundary(v)).collect::<Vec<_>>(), want_boundary, "{dist:?} boundary");
+        }
+    }
 
     #[test]
     fn spec_table_matches_the_enum_order() {
