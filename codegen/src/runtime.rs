@@ -215,7 +215,8 @@ unsafe extern "C" fn tessera_trisolve(
     // product per element would, so the results are bit-identical to column-by-column
     // substitution, but the inner loop streams along rows instead of striding down columns
     // (a Gaussian process's 400×400 solves were cache-bound).
-    let mut acc = vec![-0.0f64; m];
+    // On the stack for the usual few right-hand sides: this runs in every logp+gradient call.
+    let mut acc: smallvec::SmallVec<[f64; 16]> = smallvec::smallvec![-0.0f64; m];
     let mut solve_row = |i: usize, others: std::ops::Range<usize>| {
         acc.fill(-0.0);
         for j in others {

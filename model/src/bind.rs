@@ -1106,8 +1106,8 @@ impl Binder<'_> {
             };
             return Ok(if inside { DensityOptions::INTERIOR } else { DensityOptions::default() });
         };
-        if let (Some(inside), Some(on_boundary)) = (dist::in_support_alone(dist.support()), dist::on_boundary_alone(dist)) {
-            return self.options_from_values(dist, x, xv, x_expr, sample, inside, on_boundary);
+        if let Some(opts) = self.options_from_values(dist, x, xv, x_expr, sample) {
+            return opts;
         }
         let needs_args: &[usize] = match dist.support() {
             Support::Interval => &[0, 1],
@@ -1143,15 +1143,9 @@ impl Binder<'_> {
             let flags = ok.to_f64_vec();
             if let Some(k) = flags.iter().position(|f| *f == 0.0) {
                 if sample {
-                    let text = self.model.source().slice(x_expr.span);
                     let cond_shape = ok.shape().dims().to_vec();
-                    let shown = if cond_shape == x.shape { format!(" = {}", xv.value().to_f64_vec()[k]) } else { String::new() };
-                    return Err(Diag::new(
-                        ErrorKind::DataBound,
-                        x_expr.span,
-                        format!("`{text}{}`{shown} is outside the support of {} ({})", index_text(&cond_shape, k), dist.name(), dist.support().describe()),
-                    )
-                    .expected(format!("values in {}", dist.support().describe())));
+                    let value = (cond_shape == x.shape).then(|| xv.value().to_f64_vec()[k]);
+                    return Err(self.outside_support(dist, x_expr, &index_text(&cond_shape, k), value));
                 }
                 opts.guard_support = true;
             }
@@ -1163,19 +1157,11 @@ impl Binder<'_> {
         Ok(opts)
     }
 
-    /// [`Binder::density_options`] for a support and boundary that depend on each value alone:
-    /// one pass over the data (2·10⁶ observations took 30 ms as a graph evaluated over copies).
-    #[allow(clippy::too_many_arguments)]
-    fn options_from_values(
-        &self,
-        dist: Dist,
-        x: &Val,
-        xv: &Known,
-        x_expr: &Expr,
-        sample: bool,
-        inside: fn(f64) -> bool,
-        on_boundary: fn(f64) -> bool,
-    ) -> Result<DensityOptions, Diag> {
+    /// [`Binder::density_options`] in one pass over the data, when the support and boundary
+    /// depend on each value alone (`None` otherwise): 2·10⁶ observations took 30 ms as a graph
+    /// evaluated over copies.
+    fn options_from_values(&self, dist: Dist, x: &Val, xv: &Known, x_expr: &Expr, sample: bool) -> Option<Result<DensityOptions, Diag>> {
+        let (inside, on_boundary) = (dist::in_support_alone(dist.support())?, dist::on_boundary_alone(dist)?);
         let mut opts = DensityOptions::INTERIOR;
         let mut bad = f64::NAN;
         let outside = xv.position_f64(|v| {
@@ -1184,18 +1170,22 @@ impl Binder<'_> {
         });
         if let Some(k) = outside {
             if sample {
-                let text = self.model.source().slice(x_expr.span);
-                return Err(Diag::new(
-                    ErrorKind::DataBound,
-                    x_expr.span,
-                    format!("`{text}{}` = {bad} is outside the support of {} ({})", index_text(&x.shape, k), dist.name(), dist.support().describe()),
-                )
-                .expected(format!("values in {}", dist.support().describe())));
+                return Some(Err(self.outside_support(dist, x_expr, &index_text(&x.shape, k), Some(bad))));
             }
             opts.guard_support = true;
         }
         opts.exact_boundary = xv.position_f64(on_boundary).is_some();
-        Ok(opts)
+        Some(Ok(opts))
+    }
+
+    /// "`y[3]` = -2 is outside the support of poisson (…)": the observed expression's text,
+    /// the element's index, and its value when known.
+    fn outside_support(&self, dist: Dist, x_expr: &Expr, index: &str, value: Option<f64>) -> Diag {
+        let text = self.model.source().slice(x_expr.span);
+        let shown = value.map(|v| format!(" = {v}")).unwrap_or_default();
+        let support = dist.support().describe();
+        Diag::new(ErrorKind::DataBound, x_expr.span, format!("`{text}{index}`{shown} is outside the support of {} ({support})", dist.name()))
+            .expected(format!("values in {support}"))
     }
 }
 

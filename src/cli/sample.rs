@@ -161,10 +161,15 @@ fn check_outputs(draws: Option<&Path>, chains: usize, summary: Option<&Path>) ->
     Ok(())
 }
 
+/// The directory a file path is in (`.` for a bare name).
+fn directory_of(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
 /// Whether two paths name the same file (their directories resolved, so `./a` is `a`).
 fn same_file(a: &Path, b: &Path) -> bool {
     let resolve = |p: &Path| {
-        let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let dir = directory_of(p);
         (dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf()), p.file_name().map(ToOwned::to_owned))
     };
     resolve(a) == resolve(b)
@@ -173,7 +178,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// Whether `path` can be written, without changing it: an existing file is opened for
 /// appending; a new one is created and removed again.
 fn check_writable(path: &Path) -> Result<(), String> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = directory_of(path);
     if !dir.is_dir() {
         return Err(format!("the directory {} does not exist", dir.display()));
     }
